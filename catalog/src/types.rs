@@ -1,0 +1,143 @@
+//! PostgreSQL types as the catalog records them.
+//!
+//! A column's type is what PostgreSQL would report for it: the name `psql \d`
+//! prints, the OID a driver receives, the type modifier JDBC reads. How a
+//! value of the type is laid out in memory or on the wire is someone else's
+//! business (engine and server).
+
+use serde::{Deserialize, Serialize};
+
+/// A column type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SqlType {
+    Bool,
+    Int2,
+    Int4,
+    Int8,
+    Float4,
+    Float8,
+    /// `numeric(precision, scale)`; unconstrained `numeric` is stored as
+    /// `numeric(38, 10)`'s range but keeps `precision: None`.
+    Numeric {
+        precision: Option<u8>,
+        scale: u8,
+    },
+    Text,
+    Varchar(Option<u32>),
+    /// `char(n)`: blank-padded to n.
+    Char(u32),
+    Bytea,
+    Date,
+    Timestamp,
+    Timestamptz,
+    Uuid,
+    Json,
+    Jsonb,
+}
+
+impl SqlType {
+    /// PostgreSQL's type OID.
+    pub fn oid(self) -> u32 {
+        match self {
+            SqlType::Bool => 16,
+            SqlType::Int2 => 21,
+            SqlType::Int4 => 23,
+            SqlType::Int8 => 20,
+            SqlType::Float4 => 700,
+            SqlType::Float8 => 701,
+            SqlType::Numeric { .. } => 1700,
+            SqlType::Text => 25,
+            SqlType::Varchar(_) => 1043,
+            SqlType::Char(_) => 1042,
+            SqlType::Bytea => 17,
+            SqlType::Date => 1082,
+            SqlType::Timestamp => 1114,
+            SqlType::Timestamptz => 1184,
+            SqlType::Uuid => 2950,
+            SqlType::Json => 114,
+            SqlType::Jsonb => 3802,
+        }
+    }
+
+    /// The name PostgreSQL's `format_type` prints.
+    pub fn pg_name(self) -> String {
+        match self {
+            SqlType::Bool => "boolean".into(),
+            SqlType::Int2 => "smallint".into(),
+            SqlType::Int4 => "integer".into(),
+            SqlType::Int8 => "bigint".into(),
+            SqlType::Float4 => "real".into(),
+            SqlType::Float8 => "double precision".into(),
+            SqlType::Numeric {
+                precision: Some(p),
+                scale,
+            } => format!("numeric({p},{scale})"),
+            SqlType::Numeric {
+                precision: None, ..
+            } => "numeric".into(),
+            SqlType::Text => "text".into(),
+            SqlType::Varchar(Some(n)) => format!("character varying({n})"),
+            SqlType::Varchar(None) => "character varying".into(),
+            SqlType::Char(n) => format!("character({n})"),
+            SqlType::Bytea => "bytea".into(),
+            SqlType::Date => "date".into(),
+            SqlType::Timestamp => "timestamp without time zone".into(),
+            SqlType::Timestamptz => "timestamp with time zone".into(),
+            SqlType::Uuid => "uuid".into(),
+            SqlType::Json => "json".into(),
+            SqlType::Jsonb => "jsonb".into(),
+        }
+    }
+
+    /// `pg_attribute.atttypmod`: -1 when the type has no modifier.
+    pub fn typmod(self) -> i32 {
+        match self {
+            SqlType::Numeric {
+                precision: Some(p),
+                scale,
+            } => ((p as i32) << 16 | scale as i32) + 4,
+            SqlType::Varchar(Some(n)) | SqlType::Char(n) => n as i32 + 4,
+            _ => -1,
+        }
+    }
+
+    /// `pg_type.typlen`: byte width, or -1 for variable width.
+    pub fn typlen(self) -> i16 {
+        match self {
+            SqlType::Bool => 1,
+            SqlType::Int2 => 2,
+            SqlType::Int4 | SqlType::Float4 | SqlType::Date => 4,
+            SqlType::Int8 | SqlType::Float8 | SqlType::Timestamp | SqlType::Timestamptz => 8,
+            SqlType::Uuid => 16,
+            _ => -1,
+        }
+    }
+
+    /// The scale values of this type carry, for numeric.
+    pub fn numeric_scale(self) -> Option<u8> {
+        match self {
+            SqlType::Numeric { scale, .. } => Some(scale),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typmods_match_postgresql() {
+        // numeric(18,4) → 1179652 and varchar(20) → 24 in PostgreSQL 15.
+        assert_eq!(
+            SqlType::Numeric {
+                precision: Some(18),
+                scale: 4
+            }
+            .typmod(),
+            1179652
+        );
+        assert_eq!(SqlType::Varchar(Some(20)).typmod(), 24);
+        assert_eq!(SqlType::Text.typmod(), -1);
+    }
+}

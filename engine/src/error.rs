@@ -1,0 +1,157 @@
+//! The engine's one error enum and its exhaustive mapping to SQLSTATE.
+//!
+//! Every error a client can see passes through [`EngineError::sqlstate`].
+//! The match has no `_ =>` arm on purpose: a new variant does not compile
+//! until someone decides which SQLSTATE a PostgreSQL client should get.
+
+use kimberlite_catalog::CatalogError;
+use kimberlite_consensus::{ReplicationError, StorageError};
+
+/// Result alias for the engine.
+pub type EngineResult<T> = Result<T, EngineError>;
+
+/// Everything that can go wrong in the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// SQL that does not parse.
+    #[error("{0}")]
+    Syntax(String),
+    /// A statement or feature we do not support (yet).
+    #[error("{0}")]
+    FeatureNotSupported(String),
+    #[error("relation \"{0}\" does not exist")]
+    UndefinedTable(String),
+    #[error("{0}")]
+    UndefinedColumn(String),
+    #[error("{0}")]
+    UndefinedFunction(String),
+    #[error("relation \"{0}\" already exists")]
+    DuplicateTable(String),
+    #[error("{0}")]
+    DuplicateColumn(String),
+    #[error("type \"{0}\" does not exist")]
+    UndefinedType(String),
+    #[error("{0}")]
+    Datatype(String),
+    #[error("{0}")]
+    InvalidTextRepresentation(String),
+    #[error("{0}")]
+    NumericOutOfRange(String),
+    #[error("{0}")]
+    InvalidBinaryRepresentation(String),
+    #[error("{0}")]
+    CharacterNotInRepertoire(String),
+    #[error("{0}")]
+    StringTooLong(String),
+    #[error("division by zero")]
+    DivisionByZero,
+    #[error("{0}")]
+    InvalidParameterValue(String),
+    #[error("unrecognized configuration parameter \"{0}\"")]
+    UndefinedParameter(String),
+    /// `duplicate key value violates unique constraint "…"`.
+    #[error("duplicate key value violates unique constraint \"{constraint}\"")]
+    UniqueViolation { constraint: String, detail: String },
+    #[error(
+        "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
+    )]
+    NotNullViolation { table: String, column: String },
+    /// Another transaction committed a conflicting change first.
+    #[error("could not serialize access due to concurrent update")]
+    SerializationFailure,
+    #[error("current transaction is aborted, commands ignored until end of transaction block")]
+    InFailedTransaction,
+    #[error("{0}")]
+    ProgramLimitExceeded(String),
+    #[error("{0}")]
+    InvalidAuthorization(String),
+    #[error("canceling statement due to user request")]
+    QueryCanceled,
+    /// The log or the replica failed; the database is not accepting writes.
+    #[error("could not commit: {0}")]
+    Replication(#[from] ReplicationError),
+    #[error("log storage failed: {0}")]
+    Storage(#[from] StorageError),
+    /// Data on disk is damaged; we refuse to guess.
+    #[error("data corrupted: {0}")]
+    Corrupted(String),
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A broken internal expectation that is not worth a panic (a DataFusion
+    /// error we cannot classify, say).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    /// The PostgreSQL SQLSTATE for this error.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            EngineError::Syntax(_) => "42601",
+            EngineError::FeatureNotSupported(_) => "0A000",
+            EngineError::UndefinedTable(_) => "42P01",
+            EngineError::UndefinedColumn(_) => "42703",
+            EngineError::UndefinedFunction(_) => "42883",
+            EngineError::DuplicateTable(_) => "42P07",
+            EngineError::DuplicateColumn(_) => "42701",
+            EngineError::UndefinedType(_) => "42704",
+            EngineError::Datatype(_) => "42804",
+            EngineError::InvalidTextRepresentation(_) => "22P02",
+            EngineError::NumericOutOfRange(_) => "22003",
+            EngineError::InvalidBinaryRepresentation(_) => "22P03",
+            EngineError::CharacterNotInRepertoire(_) => "22021",
+            EngineError::StringTooLong(_) => "22001",
+            EngineError::DivisionByZero => "22012",
+            EngineError::InvalidParameterValue(_) => "22023",
+            EngineError::UndefinedParameter(_) => "42704",
+            EngineError::UniqueViolation { .. } => "23505",
+            EngineError::NotNullViolation { .. } => "23502",
+            EngineError::SerializationFailure => "40001",
+            EngineError::InFailedTransaction => "25P02",
+            EngineError::ProgramLimitExceeded(_) => "54000",
+            EngineError::InvalidAuthorization(_) => "28000",
+            EngineError::QueryCanceled => "57014",
+            EngineError::Replication(_) => "58030",
+            EngineError::Storage(_) => "58030",
+            EngineError::Corrupted(_) => "XX001",
+            EngineError::Io(_) => "58030",
+            EngineError::Internal(_) => "XX000",
+        }
+    }
+
+    /// PostgreSQL's DETAIL field, where there is one.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            EngineError::UniqueViolation { detail, .. } => Some(detail.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl From<CatalogError> for EngineError {
+    fn from(error: CatalogError) -> Self {
+        match error {
+            CatalogError::TableExists(name) => EngineError::DuplicateTable(name),
+            CatalogError::TableNotFound(name) => EngineError::UndefinedTable(name),
+            CatalogError::DuplicateColumn(name) => {
+                EngineError::DuplicateColumn(format!("column \"{name}\" specified more than once"))
+            }
+            CatalogError::RoleExists(name) => {
+                EngineError::InvalidParameterValue(format!("role \"{name}\" already exists"))
+            }
+            CatalogError::Unsupported(what) => EngineError::FeatureNotSupported(what),
+        }
+    }
+}
+
+impl From<datafusion::error::DataFusionError> for EngineError {
+    fn from(error: datafusion::error::DataFusionError) -> Self {
+        crate::sql::classify::classify_datafusion_error(error)
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for EngineError {
+    fn from(error: datafusion::arrow::error::ArrowError) -> Self {
+        crate::sql::classify::classify_arrow_error(&error)
+    }
+}

@@ -1,0 +1,316 @@
+//! # The kernel: deterministic apply
+//!
+//! A committed command is applied to the state (catalog + projections) by
+//! [`KernelState::apply`], a pure function of (state, op, command). Every
+//! replica, and every restart replaying the log, runs the same function on
+//! the same commands in the same op order and ends in the same state.
+//!
+//! Apply first *checks* the whole command against the newest state (does the
+//! table exist, is an inserted key free, is the version an update read still
+//! the newest) and only then mutates, so a command applies all or nothing.
+//! The primary runs the same check before it logs a command, which is how a
+//! client gets its 23505 or 40001; apply's check is the deterministic
+//! backstop, and a logged command that fails it means the log or the code is
+//! broken: replay refuses to continue.
+
+use std::sync::Arc;
+
+use kimberlite_catalog::{Catalog, CatalogChange, TableId};
+use kimberlite_consensus::Op;
+use serde::{Deserialize, Serialize};
+
+use crate::datum::{decode_row_id_key, Row};
+use crate::error::{EngineError, EngineResult};
+use crate::mvcc::Projections;
+
+/// A write to one row. `base_op` is the `created_op` of the version the
+/// writer read: if a newer version exists at apply time, someone else
+/// committed first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Mutation {
+    Insert {
+        table: TableId,
+        key: Vec<u8>,
+        row: Row,
+    },
+    Update {
+        table: TableId,
+        key: Vec<u8>,
+        row: Row,
+        base_op: Op,
+    },
+    Delete {
+        table: TableId,
+        key: Vec<u8>,
+        base_op: Op,
+    },
+}
+
+impl Mutation {
+    pub fn table(&self) -> TableId {
+        match self {
+            Mutation::Insert { table, .. }
+            | Mutation::Update { table, .. }
+            | Mutation::Delete { table, .. } => *table,
+        }
+    }
+}
+
+/// What a committed transaction changes: catalog changes first, in the
+/// order they were made, then row mutations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TxnCommand {
+    pub catalog: Vec<CatalogChange>,
+    pub mutations: Vec<Mutation>,
+}
+
+/// A logged command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    Transaction(TxnCommand),
+}
+
+impl Command {
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).expect("commands always serialize")
+    }
+
+    pub fn decode(bytes: &[u8]) -> EngineResult<Command> {
+        postcard::from_bytes(bytes)
+            .map_err(|e| EngineError::Corrupted(format!("undecodable command: {e}")))
+    }
+}
+
+/// The catalog as of each op that changed it, newest last; lets a reader
+/// plan against the tables of its snapshot.
+#[derive(Debug, Clone)]
+pub struct CatalogHistory {
+    versions: Vec<(Op, Arc<Catalog>)>,
+}
+
+/// How many catalog versions are kept. Snapshots older than the oldest kept
+/// version see the oldest one; without time travel no snapshot lives long.
+const CATALOG_VERSIONS_MAX: usize = 64;
+
+impl CatalogHistory {
+    fn at(&self, snapshot: Op) -> Arc<Catalog> {
+        self.versions
+            .iter()
+            .rev()
+            .find(|(op, _)| *op <= snapshot)
+            .or(self.versions.first())
+            .map(|(_, c)| c.clone())
+            .expect("catalog history is never empty")
+    }
+}
+
+/// Everything the log derives.
+///
+/// Invariants: `applied_op` is the op of the last applied command; every
+/// version in `projections` has `created_op <= applied_op`; `latest_catalog`
+/// is the last entry of `catalog_history`.
+#[derive(Debug)]
+pub struct KernelState {
+    pub applied_op: Op,
+    catalog_history: CatalogHistory,
+    pub projections: Projections,
+    /// Next hidden row id; recomputed from the projections on replay.
+    pub row_id_next: u64,
+}
+
+impl Default for KernelState {
+    fn default() -> Self {
+        KernelState {
+            applied_op: 0,
+            catalog_history: CatalogHistory {
+                versions: vec![(0, Arc::new(Catalog::default()))],
+            },
+            projections: Projections::default(),
+            row_id_next: 1,
+        }
+    }
+}
+
+impl KernelState {
+    /// The newest catalog (including ops not yet durable).
+    pub fn latest_catalog(&self) -> Arc<Catalog> {
+        self.catalog_history
+            .versions
+            .last()
+            .expect("never empty")
+            .1
+            .clone()
+    }
+
+    /// The catalog a reader at `snapshot` plans against.
+    pub fn catalog_at(&self, snapshot: Op) -> Arc<Catalog> {
+        self.catalog_history.at(snapshot)
+    }
+
+    /// Checks `command` against the newest state without changing anything.
+    pub fn check(&self, command: &Command) -> EngineResult<()> {
+        let Command::Transaction(txn) = command;
+        let mut catalog = (*self.latest_catalog()).clone();
+        for change in &txn.catalog {
+            catalog.apply(change)?;
+        }
+        for mutation in &txn.mutations {
+            let table = catalog
+                .table_by_id(mutation.table())
+                .ok_or_else(|| EngineError::UndefinedTable(format!("#{}", mutation.table())))?;
+            // A table created in this same command has no rows yet.
+            let rows = self.projections.table(table.id);
+            match mutation {
+                Mutation::Insert { key, row, .. } => {
+                    assert_eq!(row.len(), table.columns.len(), "row arity must match table");
+                    if rows.and_then(|r| r.latest(key)).is_some() {
+                        return Err(EngineError::UniqueViolation {
+                            constraint: format!("{}_pkey", table.name),
+                            detail: "Key already exists.".into(),
+                        });
+                    }
+                }
+                Mutation::Update {
+                    key, base_op, row, ..
+                } => {
+                    assert_eq!(row.len(), table.columns.len(), "row arity must match table");
+                    match rows.and_then(|r| r.latest(key)) {
+                        Some(v) if v.created_op == *base_op => {}
+                        _ => return Err(EngineError::SerializationFailure),
+                    }
+                }
+                Mutation::Delete { key, base_op, .. } => match rows.and_then(|r| r.latest(key)) {
+                    Some(v) if v.created_op == *base_op => {}
+                    _ => return Err(EngineError::SerializationFailure),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a command at `op`: all of it, or (when the check fails)
+    /// nothing.
+    pub fn apply(&mut self, op: Op, command: &Command) -> EngineResult<()> {
+        assert!(op > self.applied_op, "ops apply in increasing order");
+        self.check(command)?;
+        let Command::Transaction(txn) = command;
+        if !txn.catalog.is_empty() {
+            let mut catalog = (*self.latest_catalog()).clone();
+            for change in &txn.catalog {
+                catalog.apply(change).expect("checked above");
+                if let CatalogChange::DropTable { id } = change {
+                    self.projections.drop_table(*id);
+                }
+            }
+            let history = &mut self.catalog_history.versions;
+            history.push((op, Arc::new(catalog)));
+            if history.len() > CATALOG_VERSIONS_MAX {
+                history.remove(0);
+            }
+        }
+        for mutation in &txn.mutations {
+            match mutation {
+                Mutation::Insert { table, key, row } => {
+                    if let Some(row_id) = decode_row_id_key(key) {
+                        self.row_id_next = self.row_id_next.max(row_id + 1);
+                    }
+                    self.projections
+                        .table_mut(*table)
+                        .insert(key.clone(), op, row.clone());
+                }
+                Mutation::Update {
+                    table, key, row, ..
+                } => {
+                    let rows = self.projections.table_mut(*table);
+                    rows.delete(key, op);
+                    rows.insert(key.clone(), op, row.clone());
+                }
+                Mutation::Delete { table, key, .. } => {
+                    self.projections.table_mut(*table).delete(key, op);
+                }
+            }
+        }
+        self.applied_op = op;
+        Ok(())
+    }
+
+    /// Advances `applied_op` over an op that carries no command (a part of
+    /// a spanning command).
+    pub fn skip(&mut self, op: Op) {
+        assert!(op > self.applied_op, "ops apply in increasing order");
+        self.applied_op = op;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datum::{encode_key, Datum};
+    use kimberlite_catalog::{ColumnDef, SqlType, TableDef};
+
+    fn create() -> Command {
+        Command::Transaction(TxnCommand {
+            catalog: vec![CatalogChange::CreateTable(TableDef {
+                id: 1,
+                name: "t".into(),
+                columns: vec![ColumnDef {
+                    name: "id".into(),
+                    sql_type: SqlType::Int4,
+                    nullable: false,
+                    default_sql: None,
+                }],
+                primary_key: vec![0],
+            })],
+            mutations: vec![],
+        })
+    }
+
+    fn insert(v: i32) -> Command {
+        Command::Transaction(TxnCommand {
+            catalog: vec![],
+            mutations: vec![Mutation::Insert {
+                table: 1,
+                key: encode_key([&Datum::Int4(v)]),
+                row: vec![Datum::Int4(v)],
+            }],
+        })
+    }
+
+    #[test]
+    fn duplicate_insert_fails_and_changes_nothing() {
+        let mut state = KernelState::default();
+        state.apply(1, &create()).unwrap();
+        state.apply(2, &insert(1)).unwrap();
+        let error = state.apply(3, &insert(1)).unwrap_err();
+        assert_eq!(error.sqlstate(), "23505");
+        assert_eq!(state.applied_op, 2);
+    }
+
+    #[test]
+    fn update_of_a_stale_version_is_a_serialization_failure() {
+        let mut state = KernelState::default();
+        state.apply(1, &create()).unwrap();
+        state.apply(2, &insert(1)).unwrap();
+        let key = encode_key([&Datum::Int4(1)]);
+        let update = |base_op| {
+            Command::Transaction(TxnCommand {
+                catalog: vec![],
+                mutations: vec![Mutation::Update {
+                    table: 1,
+                    key: key.clone(),
+                    row: vec![Datum::Int4(1)],
+                    base_op,
+                }],
+            })
+        };
+        state.apply(3, &update(2)).unwrap();
+        assert_eq!(state.apply(4, &update(2)).unwrap_err().sqlstate(), "40001");
+    }
+
+    #[test]
+    fn commands_round_trip_through_bytes() {
+        let command = insert(5);
+        assert_eq!(Command::decode(&command.encode()).unwrap(), command);
+        assert!(Command::decode(&[0xFF, 0xFF, 0xFF]).is_err());
+    }
+}

@@ -1,0 +1,621 @@
+//! DML planned by us, evaluated by DataFusion.
+//!
+//! `INSERT`, `UPDATE` and `DELETE` each become a query DataFusion can run
+//! against the statement's snapshot plus the transaction's own writes:
+//!
+//! ```text
+//!   INSERT INTO t (a, b) <source>     →  <source>                (rows to add)
+//!   UPDATE t SET a = e WHERE p        →  SELECT key, base, *, e FROM t WHERE p
+//!   DELETE FROM t WHERE p             →  SELECT key, base, *   FROM t WHERE p
+//! ```
+//!
+//! `key` and `base` are hidden columns only the DML target exposes: the
+//! row's encoded primary key and the op of the version it came from. The
+//! rows that come back are coerced to column types, checked against NOT
+//! NULL and the primary key *now* (so the statement that violates a
+//! constraint gets the error), and written into the transaction. The kernel
+//! checks them again when the transaction commits.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, BinaryArray, Int64Array};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{
+    AssignmentTarget, Delete, Expr, FromTable, Insert, SelectItem, SetExpr, TableFactor,
+    TableObject, TableWithJoins, Update, Value,
+};
+use kimberlite_catalog::{SqlType, TableDef};
+
+use super::convert::{coerce_column, rows_to_batch};
+use super::provider::{BASE_COLUMN, DML_TARGET, KEY_COLUMN};
+use super::txn::Base;
+use super::types::table_fields;
+use super::{ident_name, table_name, Outcome, Session};
+use crate::datum::{encode_key, row_id_key, Datum, Row};
+use crate::error::{EngineError, EngineResult};
+
+/// Quotes an identifier for SQL we generate.
+pub fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn lookup_table(session: &Session, name: &str) -> EngineResult<Arc<TableDef>> {
+    let snapshot = session.engine.snapshot();
+    session
+        .statement_catalog(snapshot)
+        .table(name)
+        .cloned()
+        .ok_or_else(|| EngineError::UndefinedTable(name.to_string()))
+}
+
+fn no_such_column(table: &TableDef, column: &str) -> EngineError {
+    EngineError::UndefinedColumn(format!(
+        "column \"{column}\" of relation \"{}\" does not exist",
+        table.name
+    ))
+}
+
+/// Evaluates DEFAULT expressions (one row) coerced to their columns' types.
+pub async fn evaluate_defaults(
+    session: &Session,
+    defaults: &[(SqlType, String)],
+) -> EngineResult<Vec<Datum>> {
+    if defaults.is_empty() {
+        return Ok(vec![]);
+    }
+    session.set_scope(None);
+    let select = defaults
+        .iter()
+        .map(|(_, sql)| sql.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (_, batches) = session.collect_query(&format!("SELECT {select}")).await?;
+    let batch = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .ok_or_else(|| EngineError::Internal("default expressions produced no row".into()))?;
+    defaults
+        .iter()
+        .enumerate()
+        .map(|(i, (sql_type, _))| {
+            Ok(coerce_column(&batch.column(i).slice(0, 1), *sql_type)?.remove(0))
+        })
+        .collect()
+}
+
+/// Renders a key value for error details (`Key (id)=(1) already exists.`).
+fn datum_text(datum: &Datum) -> String {
+    match datum {
+        Datum::Null => "null".into(),
+        Datum::Bool(b) => {
+            if *b {
+                "t".into()
+            } else {
+                "f".into()
+            }
+        }
+        Datum::Int2(v) => v.to_string(),
+        Datum::Int4(v) => v.to_string(),
+        Datum::Int8(v) => v.to_string(),
+        Datum::Float4(v) => v.to_string(),
+        Datum::Float8(v) => v.to_string(),
+        Datum::Numeric(v) => v.to_string(),
+        Datum::Text(s) => s.clone(),
+        Datum::Bytes(b) => format!("\\x{}", hex::encode(b)),
+        Datum::Date(d) => d.to_string(),
+        Datum::Timestamp(t) => t.to_string(),
+    }
+}
+
+fn unique_violation(table: &TableDef, row: &Row) -> EngineError {
+    let columns: Vec<&str> = table
+        .primary_key
+        .iter()
+        .map(|&k| table.columns[k].name.as_str())
+        .collect();
+    let values: Vec<String> = table
+        .primary_key
+        .iter()
+        .map(|&k| datum_text(&row[k]))
+        .collect();
+    EngineError::UniqueViolation {
+        constraint: format!("{}_pkey", table.name),
+        detail: format!(
+            "Key ({})=({}) already exists.",
+            columns.join(", "),
+            values.join(", ")
+        ),
+    }
+}
+
+fn check_not_null(table: &TableDef, row: &Row) -> EngineResult<()> {
+    for (column, value) in table.columns.iter().zip(row) {
+        if !column.nullable && value.is_null() {
+            return Err(EngineError::NotNullViolation {
+                table: table.name.clone(),
+                column: column.name.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn row_key(session: &Session, table: &TableDef, row: &Row) -> Vec<u8> {
+    if table.has_row_id() {
+        row_id_key(session.engine.allocate_row_id())
+    } else {
+        encode_key(table.primary_key.iter().map(|&k| &row[k]))
+    }
+}
+
+/// Checks that `key` is free for an insert; returns the base to record.
+fn claim_key(session: &Session, table: &TableDef, key: &[u8], row: &Row) -> EngineResult<Base> {
+    let txn = session
+        .txn
+        .as_ref()
+        .expect("statements run in a transaction");
+    if let Some(entry) = txn.writes.get(&table.id).and_then(|o| o.get(key)) {
+        return match entry.row {
+            Some(_) => Err(unique_violation(table, row)),
+            None => Ok(entry.base),
+        };
+    }
+    let state = session.engine.state.read();
+    if state
+        .projections
+        .table(table.id)
+        .and_then(|t| t.latest(key))
+        .is_some()
+    {
+        return Err(unique_violation(table, row));
+    }
+    Ok(Base::New)
+}
+
+/// Checks that the version a writer read is still the newest, unless the
+/// transaction wrote the row itself.
+fn check_base(session: &Session, table: &TableDef, key: &[u8], base: Base) -> EngineResult<()> {
+    let txn = session
+        .txn
+        .as_ref()
+        .expect("statements run in a transaction");
+    if txn
+        .writes
+        .get(&table.id)
+        .is_some_and(|o| o.contains_key(key))
+    {
+        return Ok(());
+    }
+    let Base::Existing(op) = base else {
+        return Ok(());
+    };
+    let state = session.engine.state.read();
+    match state
+        .projections
+        .table(table.id)
+        .and_then(|t| t.latest(key))
+    {
+        Some(v) if v.created_op == op => Ok(()),
+        // Someone committed a newer version (or deleted the row) after our
+        // snapshot. PostgreSQL's READ COMMITTED would wait and re-check;
+        // until row locks exist we refuse rather than lose their update.
+        _ => Err(EngineError::SerializationFailure),
+    }
+}
+
+fn is_default_keyword(expr: &Expr) -> bool {
+    matches!(expr, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
+}
+
+pub async fn insert(session: &mut Session, mut insert: Insert) -> EngineResult<Outcome> {
+    let TableObject::TableName(name) = &insert.table else {
+        return Err(EngineError::FeatureNotSupported(
+            "INSERT into a table function".into(),
+        ));
+    };
+    if insert.on.is_some() {
+        return Err(EngineError::FeatureNotSupported(
+            "INSERT … ON CONFLICT is not supported yet".into(),
+        ));
+    }
+    let table = lookup_table(session, &table_name(name)?)?;
+    let alias = insert
+        .table_alias
+        .as_ref()
+        .map(|a| ident_name(&a.alias))
+        .unwrap_or_else(|| table.name.clone());
+    let column_count = table.columns.len();
+    let explicit_targets = !insert.columns.is_empty();
+    let mut targets = Vec::new();
+    for column in &insert.columns {
+        let column_name = column
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(ident_name)
+            .unwrap_or_default();
+        let index = table
+            .column_index(&column_name)
+            .ok_or_else(|| no_such_column(&table, &column_name))?;
+        if targets.contains(&index) {
+            return Err(EngineError::DuplicateColumn(format!(
+                "column \"{column_name}\" specified more than once"
+            )));
+        }
+        targets.push(index);
+    }
+
+    // Source rows; DEFAULT cells in VALUES become NULL and are remembered.
+    let mut default_cells: HashSet<(usize, usize)> = HashSet::new();
+    let (source_width, batches) = match insert.source.as_mut() {
+        None => (0, vec![]),
+        Some(query) => {
+            if let SetExpr::Values(values) = query.body.as_mut() {
+                for (r, row) in values.rows.iter_mut().enumerate() {
+                    for (c, expr) in row.iter_mut().enumerate() {
+                        if is_default_keyword(expr) {
+                            *expr = Expr::Value(Value::Null.into());
+                            default_cells.insert((r, c));
+                        }
+                    }
+                }
+            }
+            session.set_scope(None);
+            let (schema, batches) = session.collect_query(&query.to_string()).await?;
+            (schema.fields().len(), batches)
+        }
+    };
+    if !explicit_targets {
+        if source_width > column_count {
+            return Err(EngineError::Syntax(
+                "INSERT has more expressions than target columns".into(),
+            ));
+        }
+        targets = (0..source_width).collect();
+    } else if source_width > targets.len() {
+        return Err(EngineError::Syntax(
+            "INSERT has more expressions than target columns".into(),
+        ));
+    } else if source_width < targets.len() && insert.source.is_some() {
+        return Err(EngineError::Syntax(
+            "INSERT has more target columns than expressions".into(),
+        ));
+    }
+
+    // Defaults for every column that may need one.
+    let default_columns: Vec<usize> = (0..column_count)
+        .filter(|c| table.columns[*c].default_sql.is_some())
+        .collect();
+    let needed: Vec<usize> = default_columns
+        .iter()
+        .copied()
+        .filter(|c| !targets.contains(c) || !default_cells.is_empty())
+        .collect();
+    let default_values = evaluate_defaults(
+        session,
+        &needed
+            .iter()
+            .map(|&c| {
+                (
+                    table.columns[c].sql_type,
+                    table.columns[c].default_sql.clone().expect("filtered"),
+                )
+            })
+            .collect::<Vec<_>>(),
+    )
+    .await?;
+    let default_of = |c: usize| -> Datum {
+        needed
+            .iter()
+            .position(|&n| n == c)
+            .map(|i| default_values[i].clone())
+            .unwrap_or(Datum::Null)
+    };
+
+    let mut new_rows: Vec<Row> = Vec::new();
+    if insert.source.is_none() {
+        new_rows.push((0..column_count).map(default_of).collect());
+    }
+    let mut row_index = 0usize;
+    for batch in &batches {
+        let columns: Vec<Vec<Datum>> = targets
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| coerce_column(batch.column(i), table.columns[c].sql_type))
+            .collect::<EngineResult<_>>()?;
+        for r in 0..batch.num_rows() {
+            let mut row: Row = (0..column_count)
+                .map(|c| {
+                    if targets.contains(&c) {
+                        Datum::Null
+                    } else {
+                        default_of(c)
+                    }
+                })
+                .collect();
+            for (i, &c) in targets.iter().enumerate() {
+                row[c] = if default_cells.contains(&(row_index, i)) {
+                    default_of(c)
+                } else {
+                    columns[i][r].clone()
+                };
+            }
+            new_rows.push(row);
+            row_index += 1;
+        }
+    }
+
+    for row in &new_rows {
+        check_not_null(&table, row)?;
+        let key = row_key(session, &table, row);
+        let base = claim_key(session, &table, &key, row)?;
+        session.txn.as_mut().expect("in a transaction").write(
+            table.id,
+            key,
+            Some(row.clone()),
+            base,
+        );
+    }
+    let tag = format!("INSERT 0 {}", new_rows.len());
+    finish(&table, &alias, new_rows, insert.returning, tag).await
+}
+
+/// The target table and alias of an UPDATE or DELETE.
+fn target(session: &Session, relation: &TableWithJoins) -> EngineResult<(Arc<TableDef>, String)> {
+    if !relation.joins.is_empty() {
+        return Err(EngineError::FeatureNotSupported(
+            "joins in the DML target are not supported yet".into(),
+        ));
+    }
+    let TableFactor::Table { name, alias, .. } = &relation.relation else {
+        return Err(EngineError::FeatureNotSupported(
+            "DML target must be a table".into(),
+        ));
+    };
+    let table = lookup_table(session, &table_name(name)?)?;
+    let alias = alias
+        .as_ref()
+        .map(|a| ident_name(&a.name))
+        .unwrap_or_else(|| table.name.clone());
+    Ok((table, alias))
+}
+
+/// Runs `SELECT key, base, <columns>, <extra> FROM target AS alias WHERE …`.
+async fn select_target(
+    session: &Session,
+    table: &Arc<TableDef>,
+    alias: &str,
+    extra: &[String],
+    selection: Option<&Expr>,
+) -> EngineResult<Vec<RecordBatch>> {
+    session.set_scope(Some(table.clone()));
+    let q = quote(alias);
+    let mut items = vec![
+        format!("{q}.{}", quote(KEY_COLUMN)),
+        format!("{q}.{}", quote(BASE_COLUMN)),
+    ];
+    items.extend(
+        table
+            .columns
+            .iter()
+            .map(|c| format!("{q}.{}", quote(&c.name))),
+    );
+    items.extend(
+        extra
+            .iter()
+            .enumerate()
+            .map(|(i, e)| format!("({e}) AS \"__kimberlite_v{i}\"")),
+    );
+    let mut sql = format!(
+        "SELECT {} FROM {} AS {q}",
+        items.join(", "),
+        quote(DML_TARGET)
+    );
+    if let Some(selection) = selection {
+        sql.push_str(&format!(" WHERE {selection}"));
+    }
+    let (_, batches) = session.collect_query(&sql).await?;
+    Ok(batches)
+}
+
+/// Keys, bases and current rows out of a `select_target` batch.
+fn target_rows(table: &TableDef, batch: &RecordBatch) -> EngineResult<Vec<(Vec<u8>, Base, Row)>> {
+    let keys = batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<BinaryArray>()
+        .expect("key column is binary");
+    let bases = batch
+        .column(1)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("base column is int64");
+    let columns: Vec<Vec<Datum>> = table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| coerce_column(batch.column(2 + i), c.sql_type))
+        .collect::<EngineResult<_>>()?;
+    Ok((0..batch.num_rows())
+        .map(|r| {
+            let row = columns.iter().map(|c| c[r].clone()).collect();
+            (keys.value(r).to_vec(), Base::from_i64(bases.value(r)), row)
+        })
+        .collect())
+}
+
+pub async fn update(session: &mut Session, update: Update) -> EngineResult<Outcome> {
+    if update.from.is_some() {
+        return Err(EngineError::FeatureNotSupported(
+            "UPDATE … FROM is not supported yet".into(),
+        ));
+    }
+    let (table, alias) = target(session, &update.table)?;
+    let mut set_columns = Vec::new();
+    let mut set_exprs = Vec::new();
+    for assignment in &update.assignments {
+        let AssignmentTarget::ColumnName(column) = &assignment.target else {
+            return Err(EngineError::FeatureNotSupported(
+                "multi-column SET is not supported yet".into(),
+            ));
+        };
+        let column_name = column
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(ident_name)
+            .unwrap_or_default();
+        let index = table
+            .column_index(&column_name)
+            .ok_or_else(|| no_such_column(&table, &column_name))?;
+        set_columns.push(index);
+        set_exprs.push(if is_default_keyword(&assignment.value) {
+            table.columns[index]
+                .default_sql
+                .clone()
+                .unwrap_or_else(|| "NULL".into())
+        } else {
+            assignment.value.to_string()
+        });
+    }
+    let batches = select_target(
+        session,
+        &table,
+        &alias,
+        &set_exprs,
+        update.selection.as_ref(),
+    )
+    .await?;
+    let column_count = table.columns.len();
+    let mut new_rows = Vec::new();
+    for batch in &batches {
+        let values: Vec<Vec<Datum>> = set_columns
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                coerce_column(
+                    batch.column(2 + column_count + i),
+                    table.columns[c].sql_type,
+                )
+            })
+            .collect::<EngineResult<_>>()?;
+        for (r, (key, base, mut row)) in target_rows(&table, batch)?.into_iter().enumerate() {
+            for (i, &c) in set_columns.iter().enumerate() {
+                row[c] = values[i][r].clone();
+            }
+            check_not_null(&table, &row)?;
+            check_base(session, &table, &key, base)?;
+            let new_key = if table.has_row_id() {
+                key.clone()
+            } else {
+                encode_key(table.primary_key.iter().map(|&k| &row[k]))
+            };
+            if new_key == key {
+                session.txn.as_mut().expect("in a transaction").write(
+                    table.id,
+                    key,
+                    Some(row.clone()),
+                    base,
+                );
+            } else {
+                session
+                    .txn
+                    .as_mut()
+                    .expect("in a transaction")
+                    .write(table.id, key, None, base);
+                let new_base = claim_key(session, &table, &new_key, &row)?;
+                session.txn.as_mut().expect("in a transaction").write(
+                    table.id,
+                    new_key,
+                    Some(row.clone()),
+                    new_base,
+                );
+            }
+            new_rows.push(row);
+        }
+    }
+    let tag = format!("UPDATE {}", new_rows.len());
+    finish(&table, &alias, new_rows, update.returning, tag).await
+}
+
+pub async fn delete(session: &mut Session, delete: Delete) -> EngineResult<Outcome> {
+    if delete.using.is_some() {
+        return Err(EngineError::FeatureNotSupported(
+            "DELETE … USING is not supported yet".into(),
+        ));
+    }
+    let relations = match &delete.from {
+        FromTable::WithFromKeyword(r) | FromTable::WithoutKeyword(r) => r,
+    };
+    let [relation] = relations.as_slice() else {
+        return Err(EngineError::FeatureNotSupported(
+            "DELETE from several tables".into(),
+        ));
+    };
+    let (table, alias) = target(session, relation)?;
+    let batches = select_target(session, &table, &alias, &[], delete.selection.as_ref()).await?;
+    let mut old_rows = Vec::new();
+    for batch in &batches {
+        for (key, base, row) in target_rows(&table, batch)? {
+            check_base(session, &table, &key, base)?;
+            session
+                .txn
+                .as_mut()
+                .expect("in a transaction")
+                .write(table.id, key, None, base);
+            old_rows.push(row);
+        }
+    }
+    let tag = format!("DELETE {}", old_rows.len());
+    finish(&table, &alias, old_rows, delete.returning, tag).await
+}
+
+/// The statement's outcome: a tag, or RETURNING rows and the tag.
+async fn finish(
+    table: &TableDef,
+    alias: &str,
+    rows: Vec<Row>,
+    returning: Option<Vec<SelectItem>>,
+    tag: String,
+) -> EngineResult<Outcome> {
+    let Some(items) = returning else {
+        return Ok(Outcome::Command { tag });
+    };
+    let (schema, batches) = returning_rows(table, alias, rows, &items).await?;
+    Ok(Outcome::Batches {
+        schema,
+        batches,
+        tag,
+    })
+}
+
+/// Evaluates RETURNING items over the written rows.
+pub async fn returning_rows(
+    table: &TableDef,
+    alias: &str,
+    rows: Vec<Row>,
+    items: &[SelectItem],
+) -> EngineResult<(SchemaRef, Vec<RecordBatch>)> {
+    let schema = Arc::new(Schema::new(table_fields(table)));
+    let types: Vec<SqlType> = table.columns.iter().map(|c| c.sql_type).collect();
+    let all: Vec<usize> = (0..types.len()).collect();
+    let rows: Vec<Arc<Row>> = rows.into_iter().map(Arc::new).collect();
+    let batch = rows_to_batch(schema, &types, &all, &rows, Vec::<ArrayRef>::new())?;
+    let ctx = SessionContext::new();
+    ctx.register_batch(alias, batch)?;
+    let items: Vec<String> = items.iter().map(|i| i.to_string()).collect();
+    let frame = ctx
+        .sql(&format!(
+            "SELECT {} FROM {}",
+            items.join(", "),
+            quote(alias)
+        ))
+        .await?;
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await?;
+    let _ = batches.iter().map(|b| b.column(0).len()).sum::<usize>();
+    Ok((schema, batches))
+}

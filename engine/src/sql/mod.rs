@@ -1,0 +1,401 @@
+//! # The SQL session
+//!
+//! One [`Session`] per connection. It owns a DataFusion `SessionContext`
+//! whose only catalog is ours, the connection's settings, and the open
+//! transaction. Statements arrive parsed (PostgreSQL dialect) and are routed:
+//!
+//! - queries (`SELECT`, `VALUES`, `WITH`, `EXPLAIN`) are planned and run by
+//!   DataFusion against the statement's [`ReadScope`];
+//! - DML is planned by us ([`dml`]): DataFusion evaluates the source rows and
+//!   expressions, we turn the result into row writes in the transaction;
+//! - DDL ([`ddl`]) becomes catalog changes in the transaction;
+//! - transaction control and `SET`/`SHOW` are handled here.
+//!
+//! Every statement outside `BEGIN … COMMIT` runs in an implicit transaction
+//! that commits when the statement succeeds. A failed statement inside an
+//! explicit transaction puts it in the aborted state (25P02 until ROLLBACK).
+
+pub mod classify;
+pub mod convert;
+mod ddl;
+mod dml;
+pub mod params;
+pub mod provider;
+mod settings;
+pub mod txn;
+pub mod types;
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::ScalarValue;
+use datafusion::execution::context::SQLOptions;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::{create_udf, ColumnarValue, LogicalPlan, Volatility};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{Ident, ObjectName, ObjectNamePart, Statement};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use kimberlite_catalog::{Catalog, DEFAULT_DATABASE, DEFAULT_SCHEMA};
+use kimberlite_consensus::Op;
+
+use crate::error::{EngineError, EngineResult};
+use crate::Engine;
+use provider::{KimberliteCatalog, ReadScope, ScopeSlot};
+pub use settings::Settings;
+use txn::Txn;
+
+/// The PostgreSQL version we answer as (our behavioural reference).
+pub const SERVER_VERSION: &str = "15.8";
+
+/// `SELECT version()`.
+pub fn version_string() -> String {
+    format!(
+        "PostgreSQL {SERVER_VERSION} (Kimberlite {}) on x86_64-pc-linux-gnu, compiled by rustc, 64-bit",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// What a statement produced.
+pub enum Outcome {
+    /// Rows streamed from DataFusion; the tag is `SELECT n` once counted.
+    Rows {
+        schema: SchemaRef,
+        stream: SendableRecordBatchStream,
+    },
+    /// Rows already computed (RETURNING, SHOW) and the command tag.
+    Batches {
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        tag: String,
+    },
+    /// A command tag such as `INSERT 0 3` or `CREATE TABLE`.
+    Command { tag: String },
+}
+
+impl std::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Rows { .. } => f.write_str("Rows"),
+            Outcome::Batches { tag, .. } => write!(f, "Batches({tag})"),
+            Outcome::Command { tag } => write!(f, "Command({tag})"),
+        }
+    }
+}
+
+/// Where the session's transaction stands, for ReadyForQuery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnStatus {
+    Idle,
+    InTransaction,
+    Failed,
+}
+
+/// Parses PostgreSQL-dialect SQL into statements.
+pub fn parse(sql: &str) -> EngineResult<Vec<Statement>> {
+    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
+        classify::classify_datafusion_error(datafusion::error::DataFusionError::SQL(
+            Box::new(e),
+            None,
+        ))
+    })
+}
+
+/// PostgreSQL identifier folding: unquoted names are lower-cased.
+pub fn ident_name(ident: &Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_lowercase()
+    }
+}
+
+/// The table name an object name refers to, checking schema and database
+/// qualifiers.
+pub fn table_name(name: &ObjectName) -> EngineResult<String> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| match p {
+            ObjectNamePart::Identifier(i) => Ok(ident_name(i)),
+            other => Err(EngineError::FeatureNotSupported(format!(
+                "name part {other}"
+            ))),
+        })
+        .collect::<EngineResult<_>>()?;
+    match parts.as_slice() {
+        [table] => Ok(table.clone()),
+        [schema, table] if schema == DEFAULT_SCHEMA => Ok(table.clone()),
+        [database, schema, table] if database == DEFAULT_DATABASE && schema == DEFAULT_SCHEMA => {
+            Ok(table.clone())
+        }
+        [schema, _] | [_, schema, _] => Err(EngineError::UndefinedTable(format!(
+            "{schema}.{}",
+            parts.last().expect("non-empty")
+        ))),
+        _ => Err(EngineError::Syntax(format!(
+            "improper qualified name: {name}"
+        ))),
+    }
+}
+
+/// A connection's SQL state.
+pub struct Session {
+    engine: Arc<Engine>,
+    ctx: SessionContext,
+    scope: ScopeSlot,
+    txn: Option<Txn>,
+    pub settings: Settings,
+    user: String,
+}
+
+impl Session {
+    pub fn new(engine: Arc<Engine>, user: &str, database: &str) -> Session {
+        let config = SessionConfig::new()
+            .with_default_catalog_and_schema(DEFAULT_DATABASE, DEFAULT_SCHEMA)
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(false);
+        let ctx = SessionContext::new_with_config(config);
+        let scope: ScopeSlot = Default::default();
+        ctx.register_catalog(
+            DEFAULT_DATABASE,
+            Arc::new(KimberliteCatalog::new(engine.clone(), scope.clone())),
+        );
+        register_functions(&ctx, user, database);
+        Session {
+            engine,
+            ctx,
+            scope,
+            txn: None,
+            settings: Settings::new(),
+            user: user.to_string(),
+        }
+    }
+
+    /// The session's user.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// For ReadyForQuery.
+    pub fn txn_status(&self) -> TxnStatus {
+        match &self.txn {
+            Some(t) if t.explicit && t.failed => TxnStatus::Failed,
+            Some(t) if t.explicit => TxnStatus::InTransaction,
+            _ => TxnStatus::Idle,
+        }
+    }
+
+    /// Runs one statement.
+    pub async fn execute(&mut self, statement: Statement) -> EngineResult<Outcome> {
+        match &statement {
+            Statement::StartTransaction { .. } => return Ok(self.begin()),
+            Statement::Commit { .. } => return self.commit().await,
+            Statement::Rollback {
+                savepoint: None, ..
+            } => {
+                self.txn = None;
+                return Ok(Outcome::Command {
+                    tag: "ROLLBACK".into(),
+                });
+            }
+            _ => {}
+        }
+        if self.txn.as_ref().is_some_and(|t| t.failed) {
+            return Err(EngineError::InFailedTransaction);
+        }
+        let explicit = self.txn.is_some();
+        if !explicit {
+            self.txn = Some(Txn::new(false));
+        }
+        let result = self.execute_in_txn(statement).await;
+        match result {
+            Ok(outcome) => {
+                if !explicit {
+                    let txn = self.txn.take().expect("implicit transaction is open");
+                    if !txn.is_empty() {
+                        self.engine.commit(txn.to_command()).await?;
+                    }
+                }
+                Ok(outcome)
+            }
+            Err(error) => {
+                match &mut self.txn {
+                    Some(txn) if txn.explicit => txn.failed = true,
+                    _ => self.txn = None,
+                }
+                Err(error)
+            }
+        }
+    }
+
+    fn begin(&mut self) -> Outcome {
+        match &mut self.txn {
+            Some(txn) if txn.explicit => {
+                // PostgreSQL warns and carries on.
+                tracing::debug!("BEGIN inside a transaction block");
+            }
+            _ => self.txn = Some(Txn::new(true)),
+        }
+        Outcome::Command {
+            tag: "BEGIN".into(),
+        }
+    }
+
+    async fn commit(&mut self) -> EngineResult<Outcome> {
+        let Some(txn) = self.txn.take() else {
+            return Ok(Outcome::Command {
+                tag: "COMMIT".into(),
+            });
+        };
+        if txn.failed {
+            return Ok(Outcome::Command {
+                tag: "ROLLBACK".into(),
+            });
+        }
+        if !txn.is_empty() {
+            self.engine.commit(txn.to_command()).await?;
+        }
+        Ok(Outcome::Command {
+            tag: "COMMIT".into(),
+        })
+    }
+
+    async fn execute_in_txn(&mut self, statement: Statement) -> EngineResult<Outcome> {
+        match statement {
+            Statement::Query(_) | Statement::Explain { .. } => {
+                let (schema, stream) = self.run_query(statement).await?;
+                Ok(Outcome::Rows { schema, stream })
+            }
+            Statement::Insert(insert) => dml::insert(self, insert).await,
+            Statement::Update(update) => dml::update(self, update).await,
+            Statement::Delete(delete) => dml::delete(self, delete).await,
+            Statement::CreateTable(create) => ddl::create_table(self, create).await,
+            Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                cascade,
+                ..
+            } => ddl::drop(self, object_type, if_exists, names, cascade),
+            Statement::Set(set) => self.settings.set(set).map(|tag| Outcome::Command { tag }),
+            Statement::ShowVariable { variable } => self.settings.show(&variable),
+            other => Err(EngineError::FeatureNotSupported(format!(
+                "statement not supported yet: {}",
+                first_words(&other.to_string())
+            ))),
+        }
+    }
+
+    /// The catalog the current statement sees: the transaction's own if it
+    /// did DDL, otherwise the snapshot's.
+    fn statement_catalog(&self, snapshot: Op) -> Arc<Catalog> {
+        match self.txn.as_ref().and_then(|t| t.catalog.clone()) {
+            Some(catalog) => catalog,
+            None => self.engine.catalog_at(snapshot),
+        }
+    }
+
+    /// Sets the read scope for the statement about to be planned.
+    fn set_scope(&self, dml_target: Option<Arc<kimberlite_catalog::TableDef>>) -> ReadScope {
+        let snapshot = self.engine.snapshot();
+        let catalog = self.statement_catalog(snapshot);
+        let overlays = self
+            .txn
+            .as_ref()
+            .map(|t| t.writes.clone())
+            .unwrap_or_default();
+        let scope = ReadScope {
+            snapshot,
+            catalog,
+            overlays,
+            dml_target,
+        };
+        *self.scope.lock() = Some(scope.clone());
+        scope
+    }
+
+    /// Plans a query statement (no execution).
+    async fn plan(&self, statement: Statement) -> EngineResult<LogicalPlan> {
+        let state = self.ctx.state();
+        let plan = state
+            .statement_to_plan(DfStatement::Statement(Box::new(statement)))
+            .await?;
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|_| EngineError::FeatureNotSupported("statement not supported".into()))?;
+        Ok(plan)
+    }
+
+    /// Plans and starts a query in the current scope.
+    async fn run_query(
+        &self,
+        statement: Statement,
+    ) -> EngineResult<(SchemaRef, SendableRecordBatchStream)> {
+        self.set_scope(None);
+        let plan = self.plan(statement).await?;
+        let frame = self.ctx.execute_logical_plan(plan).await?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let stream = frame.execute_stream().await?;
+        Ok((schema, stream))
+    }
+
+    /// Plans and fully runs a query built by us (DML sources).
+    async fn collect_query(&self, sql: &str) -> EngineResult<(SchemaRef, Vec<RecordBatch>)> {
+        let mut statements = parse(sql)?;
+        assert_eq!(
+            statements.len(),
+            1,
+            "internal queries are single statements"
+        );
+        let plan = self.plan(statements.remove(0)).await?;
+        let frame = self.ctx.execute_logical_plan(plan).await?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        Ok((schema, frame.collect().await?))
+    }
+
+    /// Plans `statement` without running it, for Describe: the result
+    /// schema (None for statements that return no rows) and the types
+    /// DataFusion inferred for `$n` placeholders.
+    pub async fn describe(&mut self, statement: &Statement) -> EngineResult<params::Description> {
+        params::describe(self, statement).await
+    }
+}
+
+fn first_words(sql: &str) -> String {
+    sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// Functions clients call on connect that DataFusion lacks or answers
+/// differently.
+fn register_functions(ctx: &SessionContext, user: &str, database: &str) {
+    let constant = |name: &str, value: String| {
+        let udf = create_udf(
+            name,
+            vec![],
+            DataType::Utf8,
+            Volatility::Stable,
+            Arc::new(move |_args: &[ColumnarValue]| {
+                Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+                    value.clone(),
+                ))))
+            }),
+        );
+        ctx.register_udf(udf);
+    };
+    constant("version", version_string());
+    constant("current_database", database.to_string());
+    constant("current_schema", DEFAULT_SCHEMA.to_string());
+    constant("current_user", user.to_string());
+    constant("session_user", user.to_string());
+}

@@ -1,0 +1,140 @@
+//! A transaction's private state: its own writes and its own DDL.
+//!
+//! Nothing here is visible to other sessions. At COMMIT the overlay becomes
+//! one [`TxnCommand`](crate::kernel::TxnCommand): catalog changes in the order
+//! they were made, then one mutation per row the transaction changed, each
+//! naming the version it read (`base`) so the kernel can tell whether
+//! someone else committed a change to that row first.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kimberlite_catalog::{Catalog, CatalogChange, TableId};
+use kimberlite_consensus::Op;
+
+use crate::datum::Row;
+use crate::kernel::{Mutation, TxnCommand};
+
+/// Which committed version a write replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base {
+    /// The key had no live committed version when the transaction wrote it.
+    New,
+    /// The committed version created at this op.
+    Existing(Op),
+}
+
+impl Base {
+    /// The hidden `__kimberlite_base` column's value: -1 for `New`.
+    pub fn to_i64(self) -> i64 {
+        match self {
+            Base::New => -1,
+            Base::Existing(op) => op as i64,
+        }
+    }
+
+    pub fn from_i64(value: i64) -> Base {
+        if value < 0 {
+            Base::New
+        } else {
+            Base::Existing(value as Op)
+        }
+    }
+}
+
+/// A row the transaction wrote: the new row (`None` when deleted) and the
+/// committed version it replaces.
+#[derive(Debug, Clone)]
+pub struct OverlayEntry {
+    pub row: Option<Arc<Row>>,
+    pub base: Base,
+}
+
+/// One table's overlay, shared copy-on-write with the scans reading it.
+pub type TableOverlay = Arc<BTreeMap<Vec<u8>, OverlayEntry>>;
+
+/// An open transaction.
+#[derive(Debug, Default)]
+pub struct Txn {
+    /// `BEGIN` was issued (otherwise the statement autocommits).
+    pub explicit: bool,
+    /// An error occurred; only ROLLBACK is accepted.
+    pub failed: bool,
+    /// The catalog with this transaction's DDL applied, if it did any.
+    pub catalog: Option<Arc<Catalog>>,
+    pub catalog_changes: Vec<CatalogChange>,
+    pub writes: BTreeMap<TableId, TableOverlay>,
+}
+
+impl Txn {
+    pub fn new(explicit: bool) -> Txn {
+        Txn {
+            explicit,
+            ..Default::default()
+        }
+    }
+
+    /// Records a DDL change and the catalog it produces.
+    pub fn add_catalog_change(&mut self, change: CatalogChange, catalog: Catalog) {
+        if let CatalogChange::DropTable { id } = &change {
+            self.writes.remove(id);
+        }
+        self.catalog_changes.push(change);
+        self.catalog = Some(Arc::new(catalog));
+    }
+
+    /// Records a write of `key`. The first write of a key fixes its base.
+    pub fn write(&mut self, table: TableId, key: Vec<u8>, row: Option<Row>, base: Base) {
+        let overlay = Arc::make_mut(self.writes.entry(table).or_default());
+        let base = overlay.get(&key).map(|e| e.base).unwrap_or(base);
+        overlay.insert(
+            key,
+            OverlayEntry {
+                row: row.map(Arc::new),
+                base,
+            },
+        );
+    }
+
+    /// The overlay of one table, for a scan.
+    pub fn overlay(&self, table: TableId) -> Option<TableOverlay> {
+        self.writes.get(&table).cloned()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.catalog_changes.is_empty() && self.writes.values().all(|w| w.is_empty())
+    }
+
+    /// The command this transaction commits.
+    pub fn to_command(&self) -> TxnCommand {
+        let mut mutations = Vec::new();
+        for (&table, overlay) in &self.writes {
+            for (key, entry) in overlay.iter() {
+                let key = key.clone();
+                match (&entry.row, entry.base) {
+                    (Some(row), Base::New) => mutations.push(Mutation::Insert {
+                        table,
+                        key,
+                        row: (**row).clone(),
+                    }),
+                    (Some(row), Base::Existing(base_op)) => mutations.push(Mutation::Update {
+                        table,
+                        key,
+                        row: (**row).clone(),
+                        base_op,
+                    }),
+                    (None, Base::Existing(base_op)) => mutations.push(Mutation::Delete {
+                        table,
+                        key,
+                        base_op,
+                    }),
+                    (None, Base::New) => {}
+                }
+            }
+        }
+        TxnCommand {
+            catalog: self.catalog_changes.clone(),
+            mutations,
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Configuration: one TOML file, every key overridable by environment
+//! variable and by flag (flag > environment > file > default).
+//!
+//! ```toml
+//! data_dir = "/var/lib/kimberlite"
+//! listen = "0.0.0.0:5432"
+//! segment_bytes_max = 67108864
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::server::Mode;
+
+/// Flags shared by `dev` and `start`.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Data directory (default ./kimberlite-data).
+    #[arg(long, env = "KIMBERLITE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:5432; port 0 picks a free port).
+    #[arg(long, env = "KIMBERLITE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// TOML configuration file.
+    #[arg(long, env = "KIMBERLITE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log segment size in bytes before rotation.
+    #[arg(long, env = "KIMBERLITE_SEGMENT_BYTES_MAX")]
+    pub segment_bytes_max: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    segment_bytes_max: Option<u64>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub segment_bytes_max: u64,
+}
+
+impl Config {
+    pub fn resolve(args: ServeArgs, mode: Mode) -> Result<Config, String> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| format!("invalid config {}: {e}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = args.data_dir.or(file.data_dir);
+        let listen = args.listen.or(file.listen);
+        if mode == Mode::Start && (data_dir.is_none() || listen.is_none()) {
+            return Err(
+                "`kimberlite start` needs --data-dir and --listen (or them in --config)".into(),
+            );
+        }
+        Ok(Config {
+            data_dir: data_dir.unwrap_or_else(|| PathBuf::from("./kimberlite-data")),
+            listen: listen.unwrap_or_else(|| "127.0.0.1:5432".parse().expect("valid default")),
+            segment_bytes_max: args
+                .segment_bytes_max
+                .or(file.segment_bytes_max)
+                .unwrap_or(kimberlite_engine::log::SEGMENT_BYTES_MAX_DEFAULT),
+        })
+    }
+}

@@ -1,0 +1,495 @@
+//! Arrow values to PostgreSQL wire values, text and binary.
+//!
+//! The OID we advertise for a column decides its binary layout, so the two
+//! are chosen together: [`wire_oid`] only returns OIDs whose binary encoding
+//! [`encode_binary`] implements, and falls back to `text` (whose binary form
+//! is its UTF-8 text) for everything else.
+//!
+//! Text output follows PostgreSQL 15 with `DateStyle=ISO, MDY`,
+//! `TimeZone=UTC` and `extra_float_digits=1`: shortest round-trip floats,
+//! `t`/`f` booleans, `\x` hex bytea, numerics with exactly their scale.
+
+use bytes::{BufMut, BytesMut};
+use chrono::{DateTime, NaiveDate};
+use datafusion::arrow::array::*;
+use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use kimberlite_engine::sql::params::oid_for_field;
+use kimberlite_engine::sql::types::{META_OID, META_TYPMOD};
+use pgwire::api::results::FieldFormat;
+use pgwire::types::format::FormatOptions as PgFormatOptions;
+use pgwire::types::ToSqlText;
+use postgres_types::{IsNull, ToSql, Type};
+
+/// OIDs with a binary encoding here.
+const BINARY_OIDS: &[u32] = &[
+    16, 17, 20, 21, 23, 25, 114, 700, 701, 1042, 1043, 1082, 1114, 1184, 1700, 2950, 3802,
+];
+
+/// Days from 1970-01-01 to 2000-01-01 (PostgreSQL's epoch).
+const PG_EPOCH_DAYS: i64 = 10_957;
+/// Microseconds from 1970-01-01 to 2000-01-01.
+const PG_EPOCH_MICROS: i64 = PG_EPOCH_DAYS * 86_400_000_000;
+
+/// The OID advertised for a result field.
+pub fn wire_oid(field: &Field) -> u32 {
+    let oid = oid_for_field(field);
+    if BINARY_OIDS.contains(&oid) {
+        oid
+    } else {
+        25
+    }
+}
+
+/// The type modifier advertised for a result field.
+pub fn wire_typmod(field: &Field) -> i32 {
+    field
+        .metadata()
+        .get(META_TYPMOD)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(-1)
+}
+
+/// Whether numerics of this field print with trimmed trailing zeros
+/// (unconstrained `numeric` columns keep the scale the value was written
+/// with in PostgreSQL; we store a fixed scale and trim instead).
+fn numeric_trims(field: &Field) -> bool {
+    field
+        .metadata()
+        .get(META_OID)
+        .map(|o| o == "1700")
+        .unwrap_or(false)
+        && wire_typmod(field) == -1
+}
+
+/// An already-encoded value written verbatim by pgwire's row encoder.
+#[derive(Debug)]
+pub struct RawCell(pub Option<Vec<u8>>);
+
+impl ToSql for RawCell {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match &self.0 {
+            None => Ok(IsNull::Yes),
+            Some(bytes) => {
+                out.put_slice(bytes);
+                Ok(IsNull::No)
+            }
+        }
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    postgres_types::to_sql_checked!();
+}
+
+impl ToSqlText for RawCell {
+    fn to_sql_text(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+        _format_options: &PgFormatOptions,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        self.to_sql(ty, out)
+    }
+}
+
+/// Encodes one value of a column.
+pub fn encode(array: &ArrayRef, row: usize, field: &Field, format: FieldFormat) -> RawCell {
+    if array.is_null(row) {
+        return RawCell(None);
+    }
+    let oid = wire_oid(field);
+    RawCell(Some(match format {
+        FieldFormat::Text => encode_text(array, row, field).into_bytes(),
+        FieldFormat::Binary => encode_binary(array, row, field, oid),
+    }))
+}
+
+fn as_i64(array: &ArrayRef, row: usize) -> Option<i64> {
+    let any = array.as_any();
+    Some(match array.data_type() {
+        DataType::Int8 => any.downcast_ref::<Int8Array>()?.value(row) as i64,
+        DataType::Int16 => any.downcast_ref::<Int16Array>()?.value(row) as i64,
+        DataType::Int32 => any.downcast_ref::<Int32Array>()?.value(row) as i64,
+        DataType::Int64 => any.downcast_ref::<Int64Array>()?.value(row),
+        DataType::UInt8 => any.downcast_ref::<UInt8Array>()?.value(row) as i64,
+        DataType::UInt16 => any.downcast_ref::<UInt16Array>()?.value(row) as i64,
+        DataType::UInt32 => any.downcast_ref::<UInt32Array>()?.value(row) as i64,
+        DataType::UInt64 => any.downcast_ref::<UInt64Array>()?.value(row) as i64,
+        _ => return None,
+    })
+}
+
+fn as_f64(array: &ArrayRef, row: usize) -> Option<f64> {
+    let any = array.as_any();
+    match array.data_type() {
+        DataType::Float16 => Some(any.downcast_ref::<Float16Array>()?.value(row).to_f64()),
+        DataType::Float32 => Some(any.downcast_ref::<Float32Array>()?.value(row) as f64),
+        DataType::Float64 => Some(any.downcast_ref::<Float64Array>()?.value(row)),
+        _ => as_i64(array, row).map(|v| v as f64),
+    }
+}
+
+/// Microseconds since 1970 of a timestamp array value, any unit.
+fn timestamp_micros(array: &ArrayRef, row: usize) -> Option<i64> {
+    let any = array.as_any();
+    Some(match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            any.downcast_ref::<TimestampSecondArray>()?.value(row) * 1_000_000
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            any.downcast_ref::<TimestampMillisecondArray>()?.value(row) * 1_000
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            any.downcast_ref::<TimestampMicrosecondArray>()?.value(row)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => any
+            .downcast_ref::<TimestampNanosecondArray>()?
+            .value(row)
+            .div_euclid(1_000),
+        _ => return None,
+    })
+}
+
+fn date_days(array: &ArrayRef, row: usize) -> Option<i64> {
+    let any = array.as_any();
+    match array.data_type() {
+        DataType::Date32 => Some(any.downcast_ref::<Date32Array>()?.value(row) as i64),
+        DataType::Date64 => Some(
+            any.downcast_ref::<Date64Array>()?
+                .value(row)
+                .div_euclid(86_400_000),
+        ),
+        _ => None,
+    }
+}
+
+fn string_value(array: &ArrayRef, row: usize) -> Option<&str> {
+    let any = array.as_any();
+    match array.data_type() {
+        DataType::Utf8 => Some(any.downcast_ref::<StringArray>()?.value(row)),
+        DataType::LargeUtf8 => Some(any.downcast_ref::<LargeStringArray>()?.value(row)),
+        DataType::Utf8View => Some(any.downcast_ref::<StringViewArray>()?.value(row)),
+        _ => None,
+    }
+}
+
+fn binary_value(array: &ArrayRef, row: usize) -> Option<&[u8]> {
+    let any = array.as_any();
+    match array.data_type() {
+        DataType::Binary => Some(any.downcast_ref::<BinaryArray>()?.value(row)),
+        DataType::LargeBinary => Some(any.downcast_ref::<LargeBinaryArray>()?.value(row)),
+        DataType::BinaryView => Some(any.downcast_ref::<BinaryViewArray>()?.value(row)),
+        DataType::FixedSizeBinary(_) => {
+            Some(any.downcast_ref::<FixedSizeBinaryArray>()?.value(row))
+        }
+        _ => None,
+    }
+}
+
+fn decimal_value(array: &ArrayRef, row: usize) -> Option<(i128, i8)> {
+    match array.data_type() {
+        DataType::Decimal128(_, scale) => Some((
+            array.as_any().downcast_ref::<Decimal128Array>()?.value(row),
+            *scale,
+        )),
+        _ => None,
+    }
+}
+
+/// PostgreSQL's float output with `extra_float_digits = 1`: the shortest
+/// text that round-trips, fixed notation for decimal exponents in
+/// `[-4, precision)`, otherwise `1e+21` style.
+pub fn format_float(value: f64, precision_digits: i32) -> String {
+    if value.is_nan() {
+        return "NaN".into();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
+    }
+    let scientific = if precision_digits <= 6 {
+        format!("{:e}", value as f32)
+    } else {
+        format!("{value:e}")
+    };
+    let (mantissa, exponent) = scientific.split_once('e').expect("{:e} has an exponent");
+    let exponent: i32 = exponent.parse().expect("exponent is an integer");
+    if (-4..precision_digits).contains(&exponent) {
+        if precision_digits <= 6 {
+            format!("{}", value as f32)
+        } else {
+            format!("{value}")
+        }
+    } else {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exponent.abs())
+    }
+}
+
+/// Renders a scaled integer with exactly `scale` fractional digits.
+pub fn format_decimal(value: i128, scale: i8, trim: bool) -> String {
+    let negative = value < 0;
+    let digits = value.unsigned_abs().to_string();
+    let scale = scale.max(0) as usize;
+    let mut text = if scale == 0 {
+        digits
+    } else if digits.len() > scale {
+        format!(
+            "{}.{}",
+            &digits[..digits.len() - scale],
+            &digits[digits.len() - scale..]
+        )
+    } else {
+        format!("0.{}{}", "0".repeat(scale - digits.len()), digits)
+    };
+    if trim && text.contains('.') {
+        text = text.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    if negative && text.chars().any(|c| c != '0' && c != '.') {
+        text.insert(0, '-');
+    }
+    text
+}
+
+fn format_timestamp(micros: i64, with_zone: bool) -> String {
+    let seconds = micros.div_euclid(1_000_000);
+    let fraction = micros.rem_euclid(1_000_000);
+    let Some(datetime) = DateTime::from_timestamp(seconds, 0) else {
+        return micros.to_string();
+    };
+    let mut text = datetime.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string();
+    if fraction != 0 {
+        let digits = format!("{fraction:06}");
+        text.push('.');
+        text.push_str(digits.trim_end_matches('0'));
+    }
+    if with_zone {
+        text.push_str("+00");
+    }
+    text
+}
+
+fn format_date(days: i64) -> String {
+    NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(days)))
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| days.to_string())
+}
+
+fn generic_text(array: &ArrayRef, row: usize) -> String {
+    ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())
+        .map(|f| f.value(row).to_string())
+        .unwrap_or_default()
+}
+
+/// Text form of one value.
+pub fn encode_text(array: &ArrayRef, row: usize, field: &Field) -> String {
+    match array.data_type() {
+        DataType::Boolean => {
+            let value = array
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .expect("boolean")
+                .value(row);
+            if value { "t" } else { "f" }.into()
+        }
+        DataType::Float16 | DataType::Float32 => {
+            format_float(as_f64(array, row).unwrap_or_default(), 6)
+        }
+        DataType::Float64 => format_float(as_f64(array, row).unwrap_or_default(), 15),
+        DataType::Decimal128(..) => {
+            let (value, scale) = decimal_value(array, row).expect("decimal");
+            format_decimal(value, scale, numeric_trims(field))
+        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            string_value(array, row).unwrap_or_default().to_string()
+        }
+        DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => {
+            format!(
+                "\\x{}",
+                hex::encode(binary_value(array, row).unwrap_or_default())
+            )
+        }
+        DataType::Date32 | DataType::Date64 => {
+            format_date(date_days(array, row).unwrap_or_default())
+        }
+        DataType::Timestamp(_, zone) => format_timestamp(
+            timestamp_micros(array, row).unwrap_or_default(),
+            zone.is_some(),
+        ),
+        DataType::List(_) | DataType::LargeList(_) => {
+            let text = generic_text(array, row);
+            format!(
+                "{{{}}}",
+                text.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .replace(", ", ",")
+            )
+        }
+        dt if dt.is_integer() => as_i64(array, row).unwrap_or_default().to_string(),
+        _ => generic_text(array, row),
+    }
+}
+
+/// PostgreSQL's binary numeric: base-10000 digits, weight, sign, dscale.
+pub fn numeric_binary(value: i128, scale: i8) -> Vec<u8> {
+    let scale = scale.max(0) as usize;
+    let digits = value.unsigned_abs().to_string();
+    let (int_part, frac_part) = if digits.len() > scale {
+        (
+            digits[..digits.len() - scale].to_string(),
+            digits[digits.len() - scale..].to_string(),
+        )
+    } else {
+        (
+            "0".to_string(),
+            format!("{}{}", "0".repeat(scale - digits.len()), digits),
+        )
+    };
+    let int_padded = format!("{}{}", "0".repeat((4 - int_part.len() % 4) % 4), int_part);
+    let frac_padded = format!("{}{}", frac_part, "0".repeat((4 - frac_part.len() % 4) % 4));
+    let mut groups: Vec<i16> = int_padded
+        .as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap().parse().unwrap())
+        .collect();
+    let int_groups = groups.len() as i16;
+    groups.extend(
+        frac_padded
+            .as_bytes()
+            .chunks(4)
+            .map(|c| std::str::from_utf8(c).unwrap().parse::<i16>().unwrap()),
+    );
+    let mut weight = int_groups - 1;
+    while groups.first() == Some(&0) {
+        groups.remove(0);
+        weight -= 1;
+    }
+    while groups.last() == Some(&0) {
+        groups.pop();
+    }
+    if groups.is_empty() {
+        weight = 0;
+    }
+    let sign: u16 = if value < 0 && !groups.is_empty() {
+        0x4000
+    } else {
+        0
+    };
+    let mut out = Vec::with_capacity(8 + groups.len() * 2);
+    out.extend_from_slice(&(groups.len() as i16).to_be_bytes());
+    out.extend_from_slice(&weight.to_be_bytes());
+    out.extend_from_slice(&sign.to_be_bytes());
+    out.extend_from_slice(&(scale as i16).to_be_bytes());
+    for g in groups {
+        out.extend_from_slice(&g.to_be_bytes());
+    }
+    out
+}
+
+/// Binary form of one value under `oid`.
+pub fn encode_binary(array: &ArrayRef, row: usize, field: &Field, oid: u32) -> Vec<u8> {
+    match oid {
+        16 => vec![array
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .map(|a| a.value(row) as u8)
+            .unwrap_or(0)],
+        21 => (as_i64(array, row).unwrap_or_default() as i16)
+            .to_be_bytes()
+            .to_vec(),
+        23 => (as_i64(array, row).unwrap_or_default() as i32)
+            .to_be_bytes()
+            .to_vec(),
+        20 => as_i64(array, row)
+            .unwrap_or_default()
+            .to_be_bytes()
+            .to_vec(),
+        700 => (as_f64(array, row).unwrap_or_default() as f32)
+            .to_be_bytes()
+            .to_vec(),
+        701 => as_f64(array, row)
+            .unwrap_or_default()
+            .to_be_bytes()
+            .to_vec(),
+        1700 => match decimal_value(array, row) {
+            Some((value, scale)) => numeric_binary(value, scale),
+            None => numeric_binary(as_i64(array, row).unwrap_or_default() as i128, 0),
+        },
+        17 => binary_value(array, row).unwrap_or_default().to_vec(),
+        1082 => ((date_days(array, row).unwrap_or_default() - PG_EPOCH_DAYS) as i32)
+            .to_be_bytes()
+            .to_vec(),
+        1114 | 1184 => (timestamp_micros(array, row).unwrap_or_default() - PG_EPOCH_MICROS)
+            .to_be_bytes()
+            .to_vec(),
+        2950 => uuid::Uuid::parse_str(string_value(array, row).unwrap_or_default())
+            .map(|u| u.as_bytes().to_vec())
+            .unwrap_or_default(),
+        3802 => {
+            let mut out = vec![1u8];
+            out.extend_from_slice(encode_text(array, row, field).as_bytes());
+            out
+        }
+        _ => encode_text(array, row, field).into_bytes(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_like_postgresql() {
+        assert_eq!(format_float(1.5, 15), "1.5");
+        assert_eq!(format_float(0.1, 15), "0.1");
+        assert_eq!(format_float(1e21, 15), "1e+21");
+        assert_eq!(format_float(1e14, 15), "100000000000000");
+        assert_eq!(format_float(1.5e-5, 15), "1.5e-05");
+        assert_eq!(format_float(1_000_000.0, 6), "1e+06");
+        assert_eq!(format_float(3.14, 6), "3.14");
+        assert_eq!(format_float(f64::NEG_INFINITY, 15), "-Infinity");
+    }
+
+    #[test]
+    fn decimals_keep_their_scale() {
+        assert_eq!(format_decimal(12345, 2, false), "123.45");
+        assert_eq!(format_decimal(-5, 3, false), "-0.005");
+        assert_eq!(format_decimal(1_500_000_0000, 10, true), "1.5");
+        assert_eq!(format_decimal(0, 2, false), "0.00");
+    }
+
+    #[test]
+    fn numeric_binary_matches_postgresql_layout() {
+        // 123.45 → ndigits 2, weight 0, sign +, dscale 2, digits [123, 4500]
+        assert_eq!(
+            numeric_binary(12345, 2),
+            vec![0, 2, 0, 0, 0, 0, 0, 2, 0, 123, 0x11, 0x94]
+        );
+        // -10000 → ndigits 1, weight 1, sign -, dscale 0, digits [1]
+        assert_eq!(
+            numeric_binary(-10000, 0),
+            vec![0, 1, 0, 1, 0x40, 0, 0, 0, 0, 1]
+        );
+        assert_eq!(numeric_binary(0, 1), vec![0, 0, 0, 0, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn timestamps_trim_fractions_and_mark_utc() {
+        assert_eq!(format_timestamp(1_500_000, false), "1970-01-01 00:00:01.5");
+        assert_eq!(format_timestamp(0, true), "1970-01-01 00:00:00+00");
+    }
+}

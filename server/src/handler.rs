@@ -1,0 +1,408 @@
+//! The pgwire query handlers: the seam between the wire and the engine.
+//!
+//! pgwire owns the protocol state machine (message framing, portals,
+//! Sync/error recovery, row-limited Execute). We own what a statement
+//! means: each connection gets one engine [`Session`], kept in the
+//! connection's session extensions, and every simple or extended query runs
+//! through `Session::execute`. Results stream batch by batch from DataFusion
+//! into DataRow messages.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{Field, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::{stream, Sink, StreamExt};
+use kimberlite_engine::sql::params::{placeholder_count, ParamValue};
+use kimberlite_engine::sql::{self, Outcome, Session, TxnStatus};
+use kimberlite_engine::{Engine, EngineError};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{
+    DataRowEncoder, DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo,
+    QueryResponse, Response, Tag,
+};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, Type};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::data::DataRow;
+use pgwire::messages::PgWireBackendMessage;
+use tokio::sync::Mutex;
+
+use crate::decode::decode_param;
+use crate::encode::{encode, wire_oid, wire_typmod};
+
+/// A connection's engine session.
+pub type SessionHandle = Arc<Mutex<Session>>;
+
+/// Converts an engine error to the wire's error.
+pub fn to_wire_error(error: EngineError) -> PgWireError {
+    let mut info = ErrorInfo::new("ERROR".into(), error.sqlstate().into(), error.to_string());
+    info.detail = error.detail();
+    PgWireError::UserError(Box::new(info))
+}
+
+fn error_response(error: EngineError) -> Response {
+    let mut info = ErrorInfo::new("ERROR".into(), error.sqlstate().into(), error.to_string());
+    info.detail = error.detail();
+    Response::Error(Box::new(info))
+}
+
+/// A statement prepared by Parse.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub statement: sql::params::BoundableStatement,
+    pub param_oids: Vec<u32>,
+    pub fields: Option<Vec<Field>>,
+}
+
+/// Handles queries for every connection.
+pub struct QueryHandler {
+    engine: Arc<Engine>,
+    parser: Arc<Parser>,
+}
+
+impl QueryHandler {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        QueryHandler {
+            engine: engine.clone(),
+            parser: Arc::new(Parser { engine }),
+        }
+    }
+}
+
+fn session_of<C: ClientInfo>(engine: &Arc<Engine>, client: &C) -> SessionHandle {
+    let metadata = client.metadata();
+    let user = metadata
+        .get("user")
+        .cloned()
+        .unwrap_or_else(|| kimberlite_catalog::SUPERUSER.into());
+    let database = metadata
+        .get("database")
+        .cloned()
+        .unwrap_or_else(|| user.clone());
+    let startup: Vec<(String, String)> = metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let handle = client.session_extensions().get_or_insert_with(|| {
+        let mut session = Session::new(engine.clone(), &user, &database);
+        for (name, value) in &startup {
+            session.settings.apply_startup(name, value);
+        }
+        Mutex::new(session)
+    });
+    handle
+}
+
+/// Field descriptions for a result, in the requested formats.
+fn field_infos(fields: &[Field], format: Option<&Format>) -> Vec<FieldInfo> {
+    fields
+        .iter()
+        .enumerate()
+        .map(|(i, field)| {
+            let oid = wire_oid(field);
+            let format = format.map(|f| f.format_for(i)).unwrap_or(FieldFormat::Text);
+            let typlen: i16 = match oid {
+                16 => 1,
+                21 => 2,
+                23 | 700 | 1082 => 4,
+                20 | 701 | 1114 | 1184 => 8,
+                2950 => 16,
+                _ => -1,
+            };
+            FieldInfo::new(
+                field.name().clone(),
+                None,
+                None,
+                Type::from_oid(oid).unwrap_or(Type::TEXT),
+                format,
+            )
+            .with_type_size(typlen)
+            .with_type_modifier(wire_typmod(field))
+        })
+        .collect()
+}
+
+fn encode_batch(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+    infos: &Arc<Vec<FieldInfo>>,
+) -> Vec<PgWireResult<DataRow>> {
+    let mut encoder = DataRowEncoder::new(infos.clone());
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        for (c, field) in schema.fields().iter().enumerate() {
+            let cell = encode(batch.column(c), row, field, infos[c].format());
+            if let Err(e) = encoder.encode_field(&cell) {
+                rows.push(Err(e));
+                return rows;
+            }
+        }
+        rows.push(Ok(encoder.take_row()));
+    }
+    rows
+}
+
+/// Turns an engine outcome into a pgwire response.
+fn respond(
+    outcome: Outcome,
+    before: TxnStatus,
+    after: TxnStatus,
+    format: Option<&Format>,
+) -> Response {
+    match outcome {
+        Outcome::Rows { schema, stream } => {
+            let infos = Arc::new(field_infos(
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone())
+                    .collect::<Vec<_>>()
+                    .as_slice(),
+                format,
+            ));
+            let encode_infos = infos.clone();
+            let rows = stream.flat_map(move |batch| {
+                let rows = match batch {
+                    Ok(batch) => encode_batch(&batch, &schema, &encode_infos),
+                    Err(e) => vec![Err(to_wire_error(e.into()))],
+                };
+                stream::iter(rows)
+            });
+            let mut response = QueryResponse::new(infos, rows);
+            response.set_command_tag("SELECT");
+            Response::Query(response)
+        }
+        Outcome::Batches {
+            schema,
+            batches,
+            tag,
+        } => {
+            let infos = Arc::new(field_infos(
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone())
+                    .collect::<Vec<_>>()
+                    .as_slice(),
+                format,
+            ));
+            let rows: Vec<_> = batches
+                .iter()
+                .flat_map(|b| encode_batch(b, &schema, &infos))
+                .collect();
+            let mut response = QueryResponse::new(infos, stream::iter(rows));
+            // pgwire appends the row count to the tag.
+            let command = tag
+                .rsplit_once(' ')
+                .filter(|(_, n)| n.parse::<u64>().is_ok())
+                .map(|(c, _)| c)
+                .unwrap_or(&tag);
+            response.set_command_tag(command);
+            Response::Query(response)
+        }
+        Outcome::Command { tag } => {
+            let tag = Tag::new(&tag);
+            match (before, after) {
+                (TxnStatus::Idle, TxnStatus::InTransaction) => Response::TransactionStart(tag),
+                (TxnStatus::InTransaction | TxnStatus::Failed, TxnStatus::Idle) => {
+                    Response::TransactionEnd(tag)
+                }
+                _ => Response::Execution(tag),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for QueryHandler {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let handle = session_of(&self.engine, client);
+        let mut session = handle.lock().await;
+        let statements = match sql::parse(query) {
+            Ok(statements) => statements,
+            Err(error) => return Ok(vec![error_response(error)]),
+        };
+        if statements.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let mut responses = Vec::with_capacity(statements.len());
+        for statement in statements {
+            let before = session.txn_status();
+            match session.execute(statement).await {
+                Ok(outcome) => {
+                    let after = session.txn_status();
+                    responses.push(respond(outcome, before, after, None));
+                }
+                Err(error) => {
+                    responses.push(error_response(error));
+                    break;
+                }
+            }
+        }
+        Ok(responses)
+    }
+}
+
+/// Parses and describes statements for the extended protocol.
+pub struct Parser {
+    engine: Arc<Engine>,
+}
+
+#[async_trait]
+impl QueryParser for Parser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql_text: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let mut statements = sql::parse(sql_text).map_err(to_wire_error)?;
+        if statements.len() > 1 {
+            return Err(to_wire_error(EngineError::Syntax(
+                "cannot insert multiple commands into a prepared statement".into(),
+            )));
+        }
+        let Some(statement) = statements.pop() else {
+            return Ok(None);
+        };
+        let handle = session_of(&self.engine, client);
+        let mut session = handle.lock().await;
+        let description = session.describe(&statement).await.map_err(to_wire_error)?;
+        let count = placeholder_count(&statement).max(types.len());
+        let param_oids = (0..count)
+            .map(|i| {
+                types
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .map(|t| t.oid())
+                    .filter(|oid| *oid != 0)
+                    .or_else(|| description.params.get(i).copied().flatten())
+                    .unwrap_or(25)
+            })
+            .collect();
+        Ok(Some(Prepared {
+            statement: sql::params::BoundableStatement(statement),
+            param_oids,
+            fields: description.fields,
+        }))
+    }
+
+    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        Ok(stmt
+            .param_oids
+            .iter()
+            .map(|oid| Type::from_oid(*oid).unwrap_or(Type::TEXT))
+            .collect())
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Prepared,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        Ok(stmt
+            .fields
+            .as_deref()
+            .map(|f| field_infos(f, format))
+            .unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for QueryHandler {
+    type Statement = Prepared;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Parser> {
+        self.parser.clone()
+    }
+
+    async fn do_describe_statement<C>(
+        &self,
+        _client: &mut C,
+        target: &StoredStatement<Prepared>,
+    ) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let params = self.parser.get_parameter_types(&target.statement)?;
+        let fields = self.parser.get_result_schema(&target.statement, None)?;
+        Ok(DescribeStatementResponse::new(params, fields))
+    }
+
+    async fn do_describe_portal<C>(
+        &self,
+        _client: &mut C,
+        target: &Portal<Prepared>,
+    ) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let fields = self.parser.get_result_schema(
+            &target.statement.statement,
+            Some(&target.result_column_format),
+        )?;
+        Ok(DescribePortalResponse::new(fields))
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let prepared = &portal.statement.statement;
+        let handle = session_of(&self.engine, client);
+        let mut session = handle.lock().await;
+        let values: Vec<ParamValue> = portal
+            .parameters
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                let oid = prepared.param_oids.get(i).copied().unwrap_or(25);
+                let binary = portal.parameter_format.format_for(i) == FieldFormat::Binary;
+                decode_param(bytes.as_deref(), oid, binary)
+            })
+            .collect::<Result<_, _>>()
+            .map_err(to_wire_error)?;
+        let statement = sql::params::bind(&prepared.statement.0, &prepared.param_oids, &values)
+            .map_err(to_wire_error)?;
+        let before = session.txn_status();
+        let outcome = session.execute(statement).await.map_err(to_wire_error)?;
+        let after = session.txn_status();
+        Ok(respond(
+            outcome,
+            before,
+            after,
+            Some(&portal.result_column_format),
+        ))
+    }
+}

@@ -1,0 +1,129 @@
+//! Opening the data directory, initializing it on first start, and serving
+//! connections until a shutdown signal.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use kimberlite_catalog::{AuthMode, RoleDef, DEFAULT_DATABASE, SUPERUSER};
+use kimberlite_engine::{Engine, EngineConfig, SystemClock};
+use pgwire::api::PgWireServerHandlers;
+use pgwire::tokio::process_socket;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::auth::{scram_verifier, Startup, TrustStartup};
+use crate::config::Config;
+use crate::handler::QueryHandler;
+
+/// Which command started the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Dev,
+    Start,
+}
+
+/// The environment variable holding the first superuser password.
+pub const PASSWORD_ENV: &str = "KIMBERLITE_PASSWORD";
+
+struct Handlers {
+    query: Arc<QueryHandler>,
+    startup: Arc<Startup>,
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl pgwire::api::query::SimpleQueryHandler> {
+        self.query.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl pgwire::api::query::ExtendedQueryHandler> {
+        self.query.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
+        self.startup.clone()
+    }
+}
+
+async fn initialize(engine: &Engine, mode: Mode) -> Result<AuthMode, String> {
+    match (engine.catalog().auth_mode(), mode) {
+        (Some(AuthMode::Password), Mode::Dev) => Err(format!(
+            "{} was initialized by `kimberlite start` with password logins; `kimberlite dev` would \
+             bypass them with trust logins. Use `kimberlite start`.",
+            engine.data_dir().display()
+        )),
+        (Some(AuthMode::Trust), Mode::Start) => Err(format!(
+            "{} was initialized by `kimberlite dev` and has no passwords; `kimberlite start` cannot \
+             serve it. Initialize a new directory with `kimberlite start`.",
+            engine.data_dir().display()
+        )),
+        (Some(existing), _) => Ok(existing),
+        (None, Mode::Dev) => {
+            let role = RoleDef { name: SUPERUSER.into(), superuser: true, login: true, scram_verifier: None };
+            engine.initialize(AuthMode::Trust, role).await.map_err(|e| e.to_string())?;
+            Ok(AuthMode::Trust)
+        }
+        (None, Mode::Start) => {
+            let password = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()).ok_or_else(|| {
+                format!("refusing to initialize {} without a superuser password: set {PASSWORD_ENV}", engine.data_dir().display())
+            })?;
+            let role = RoleDef {
+                name: SUPERUSER.into(),
+                superuser: true,
+                login: true,
+                scram_verifier: Some(scram_verifier(&password)),
+            };
+            engine.initialize(AuthMode::Password, role).await.map_err(|e| e.to_string())?;
+            Ok(AuthMode::Password)
+        }
+    }
+}
+
+/// Runs the server until SIGTERM/SIGINT.
+pub async fn run(config: Config, mode: Mode) -> Result<(), String> {
+    let mut engine_config = EngineConfig::new(&config.data_dir);
+    engine_config.segment_bytes_max = config.segment_bytes_max;
+    let engine = Engine::open(engine_config, Arc::new(SystemClock))
+        .map_err(|e| format!("cannot open {}: {e}", config.data_dir.display()))?;
+    let auth_mode = initialize(&engine, mode).await?;
+    let startup = match auth_mode {
+        AuthMode::Trust => Startup::Trust(TrustStartup::new(engine.clone())),
+        AuthMode::Password => Startup::password(engine.clone()),
+    };
+    let handlers = Arc::new(Handlers {
+        query: Arc::new(QueryHandler::new(engine.clone())),
+        startup: Arc::new(startup),
+    });
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    println!(
+        "kimberlite: accepting connections at postgres://{SUPERUSER}@{address}/{DEFAULT_DATABASE}"
+    );
+    let _ = std::io::stdout().flush();
+    tracing::info!(%address, data_dir = %config.data_dir.display(), ?auth_mode, "ready");
+
+    let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, _)) => {
+                    let _ = socket.set_nodelay(true);
+                    let handlers = handlers.clone();
+                    tokio::spawn(async move {
+                        if let Err(error) = process_socket(socket, None, handlers).await {
+                            tracing::debug!(%error, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(error) => tracing::warn!(%error, "accept failed"),
+            },
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+    }
+    tracing::info!("shutting down");
+    engine.shutdown();
+    Ok(())
+}
