@@ -101,7 +101,7 @@ impl ToSqlText for RawCell {
 
 /// Encodes one value of a column.
 pub fn encode(array: &ArrayRef, row: usize, field: &Field, format: FieldFormat) -> RawCell {
-    if array.is_null(row) {
+    if *array.data_type() == DataType::Null || array.is_null(row) {
         return RawCell(None);
     }
     let oid = wire_oid(field);

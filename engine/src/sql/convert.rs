@@ -144,6 +144,10 @@ fn invalid_text(sql_type: SqlType, value: &str) -> EngineError {
 /// Coerces `array` (any Arrow type) to values of `sql_type`, one per row.
 pub fn coerce_column(array: &ArrayRef, sql_type: SqlType) -> EngineResult<Vec<Datum>> {
     let len = array.len();
+    // A NullArray reports no nulls through `is_null`; every value is NULL.
+    if *array.data_type() == DataType::Null {
+        return Ok(vec![Datum::Null; len]);
+    }
     match sql_type {
         SqlType::Text
         | SqlType::Varchar(_)
@@ -421,6 +425,23 @@ mod tests {
             (error.sqlstate(), error.to_string().as_str()),
             ("22003", "integer out of range")
         );
+    }
+
+    #[test]
+    fn null_literals_stay_null_for_every_type() {
+        let array: ArrayRef = Arc::new(datafusion::arrow::array::NullArray::new(2));
+        for sql_type in [
+            SqlType::Text,
+            SqlType::Int4,
+            SqlType::Bytea,
+            SqlType::Jsonb,
+            SqlType::Bool,
+        ] {
+            assert_eq!(
+                coerce_column(&array, sql_type).unwrap(),
+                vec![Datum::Null, Datum::Null]
+            );
+        }
     }
 
     #[test]
