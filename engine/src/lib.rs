@@ -138,10 +138,7 @@ impl Engine {
                         state.skip(header.op);
                         return Ok(());
                     }
-                    let (first_op, bytes) = parts.take().expect("set above");
-                    if first_op + (header.op - first_op) != header.op {
-                        unreachable!()
-                    }
+                    let (_first_op, bytes) = parts.take().expect("set above");
                     bytes
                 }
             };

@@ -10,7 +10,9 @@ fn meta(op: Op) -> EntryMeta {
     }
 }
 
-fn open(dir: &Path, segment_bytes_max: u64) -> EngineResult<(Log, Vec<(Op, Vec<u8>)>)> {
+type Frames = Vec<(Op, Vec<u8>)>;
+
+fn open(dir: &Path, segment_bytes_max: u64) -> EngineResult<(Log, Frames)> {
     let mut seen = Vec::new();
     let (log, _) = Log::open(
         LogConfig {

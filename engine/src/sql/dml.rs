@@ -326,6 +326,7 @@ pub async fn insert(session: &mut Session, mut insert: Insert) -> EngineResult<O
             .enumerate()
             .map(|(i, &c)| coerce_column(batch.column(i), table.columns[c].sql_type))
             .collect::<EngineResult<_>>()?;
+        #[allow(clippy::needless_range_loop)] // r indexes every target column
         for r in 0..batch.num_rows() {
             let mut row: Row = (0..column_count)
                 .map(|c| {
@@ -616,6 +617,5 @@ pub async fn returning_rows(
         .await?;
     let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
     let batches = frame.collect().await?;
-    let _ = batches.iter().map(|b| b.column(0).len()).sum::<usize>();
     Ok((schema, batches))
 }

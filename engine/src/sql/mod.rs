@@ -6,9 +6,9 @@
 //!
 //! - queries (`SELECT`, `VALUES`, `WITH`, `EXPLAIN`) are planned and run by
 //!   DataFusion against the statement's [`ReadScope`];
-//! - DML is planned by us ([`dml`]): DataFusion evaluates the source rows and
+//! - DML is planned by us (`dml`): DataFusion evaluates the source rows and
 //!   expressions, we turn the result into row writes in the transaction;
-//! - DDL ([`ddl`]) becomes catalog changes in the transaction;
+//! - DDL (`ddl`) becomes catalog changes in the transaction;
 //! - transaction control and `SET`/`SHOW` are handled here.
 //!
 //! Every statement outside `BEGIN … COMMIT` runs in an implicit transaction

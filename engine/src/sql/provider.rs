@@ -353,8 +353,9 @@ impl TableProvider for KimberliteTable {
                     )));
                 }
             }
-            let reordered = projection.windows(2).all(|w| w[0] < w[1]);
-            let batch = if reordered || projection.iter().all(|&i| i < column_count) {
+            // Hidden columns must follow the data columns, as in the schema.
+            let sorted = projection.windows(2).all(|w| w[0] < w[1]);
+            let batch = if sorted || projection.iter().all(|&i| i < column_count) {
                 rows_to_batch(projected.clone(), &types, &data_columns, &row_refs, extra)
             } else {
                 return Err(DataFusionError::Internal(

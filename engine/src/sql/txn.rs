@@ -1,7 +1,7 @@
 //! A transaction's private state: its own writes and its own DDL.
 //!
 //! Nothing here is visible to other sessions. At COMMIT the overlay becomes
-//! one [`TxnCommand`](crate::kernel::TxnCommand): catalog changes in the order
+//! one [`TxnCommand`]: catalog changes in the order
 //! they were made, then one mutation per row the transaction changed, each
 //! naming the version it read (`base`) so the kernel can tell whether
 //! someone else committed a change to that row first.

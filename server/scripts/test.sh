@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs the whole Kimberlite test suite on a fresh machine: installs what the
+# tests need (idempotently), checks formatting, lints and docs, then runs the
+# Rust tests (unit + integration against the real binary, psql golden files)
+# and the psycopg 3 tests.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "system packages"
+need_apt=()
+command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+psql --version
+
+step "python venv (psycopg 3, pytest)"
+if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
+.venv/bin/python -c 'import psycopg, pytest' 2>/dev/null || \
+  .venv/bin/pip install -q 'psycopg[binary]>=3.1,<4' 'pytest>=7'
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo nextest (unit and integration tests against the real binary)"
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
+
+step "psycopg 3 tests"
+cargo build -q -p kimberlite-server
+KIMBERLITE_BIN="$root/target/debug/kimberlite" .venv/bin/python -m pytest -q server/tests/python
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo doc --no-deps"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
+
+echo
+echo "all checks passed"

@@ -1,0 +1,171 @@
+//! A bounded SIGKILL loop on the real binary: several clients commit while
+//! the server is killed; after every restart each acknowledged transaction
+//! is wholly present, each transaction in flight at the kill is wholly
+//! present or wholly absent, and nothing else exists.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::TestServer;
+
+const ROUNDS: u64 = 5;
+const CLIENTS: u64 = 4;
+/// Load per round before the kill (bounded; the loop stops by itself).
+const ROUND_LOAD: Duration = Duration::from_millis(400);
+
+#[derive(Default)]
+struct History {
+    acknowledged: BTreeSet<u64>,
+    in_flight: BTreeSet<u64>,
+}
+
+async fn client_loop(server_conn: String, client: u64, round: u64, history: Arc<Mutex<History>>) {
+    let Ok(conn) = common::connect(&server_conn).await else {
+        return;
+    };
+    for seq in 0..u64::MAX {
+        let txn = (round * CLIENTS + client) * 1_000_000 + seq;
+        history.lock().unwrap().in_flight.insert(txn);
+        let sql = format!(
+            "BEGIN; INSERT INTO ledger VALUES ({txn}, 'a'); INSERT INTO ledger VALUES ({}, 'b'); \
+             UPDATE counters SET n = n + 1 WHERE client = {client}; COMMIT",
+            txn + 500_000
+        );
+        match conn.batch_execute(&sql).await {
+            Ok(()) => {
+                let mut h = history.lock().unwrap();
+                h.in_flight.remove(&txn);
+                h.acknowledged.insert(txn);
+            }
+            Err(_) => return, // the server died; this transaction stays in flight
+        }
+    }
+}
+
+fn check(rows: &[(i64, String)], counters: &BTreeMap<i64, i64>, history: &History) {
+    let present: BTreeSet<u64> = rows.iter().map(|(id, _)| *id as u64).collect();
+    for txn in &history.acknowledged {
+        assert!(
+            present.contains(txn) && present.contains(&(txn + 500_000)),
+            "acknowledged txn {txn} lost"
+        );
+    }
+    for txn in &history.in_flight {
+        assert_eq!(
+            present.contains(txn),
+            present.contains(&(txn + 500_000)),
+            "in-flight txn {txn} is partially present"
+        );
+    }
+    let mut committed_per_client: BTreeMap<i64, i64> = BTreeMap::new();
+    for id in &present {
+        let txn = if id % 1_000_000 >= 500_000 {
+            id - 500_000
+        } else {
+            *id
+        };
+        assert!(
+            history.acknowledged.contains(&txn) || history.in_flight.contains(&txn),
+            "row {id} was never written"
+        );
+        if id % 1_000_000 < 500_000 {
+            *committed_per_client
+                .entry(((txn / 1_000_000) % CLIENTS) as i64)
+                .or_default() += 1;
+        }
+    }
+    for client in 0..CLIENTS as i64 {
+        assert_eq!(
+            counters.get(&client).copied().unwrap_or(0),
+            committed_per_client.get(&client).copied().unwrap_or(0),
+            "counter of client {client} disagrees with its rows"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loop_never_loses_an_acknowledged_commit_nor_exposes_half_a_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = Arc::new(Mutex::new(History::default()));
+    {
+        let server = TestServer::dev(dir.path());
+        let client = server.connect().await;
+        client
+            .batch_execute(
+                "CREATE TABLE ledger (id bigint PRIMARY KEY, side text NOT NULL); \
+                 CREATE TABLE counters (client bigint PRIMARY KEY, n bigint NOT NULL); \
+                 INSERT INTO counters VALUES (0, 0), (1, 0), (2, 0), (3, 0)",
+            )
+            .await
+            .unwrap();
+        server.kill9();
+    }
+    let mut total_acknowledged = 0;
+    for round in 0..ROUNDS {
+        let server = TestServer::dev(dir.path());
+        let client = server.connect().await;
+        let rows: Vec<(i64, String)> = client
+            .query("SELECT id, side FROM ledger", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let counters: BTreeMap<i64, i64> = client
+            .query("SELECT client, n FROM counters", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        {
+            let mut h = history.lock().unwrap();
+            check(&rows, &counters, &h);
+            // What survived is now known; in-flight ones that vanished are gone for good.
+            let present: BTreeSet<u64> = rows.iter().map(|(id, _)| *id as u64).collect();
+            let survivors: Vec<u64> = h
+                .in_flight
+                .iter()
+                .copied()
+                .filter(|t| present.contains(t))
+                .collect();
+            h.acknowledged.extend(survivors);
+            h.in_flight.clear();
+            total_acknowledged = h.acknowledged.len();
+        }
+        drop(client);
+        let tasks: Vec<_> = (0..CLIENTS)
+            .map(|c| tokio::spawn(client_loop(server.conn_str(), c, round, history.clone())))
+            .collect();
+        tokio::time::sleep(ROUND_LOAD + Duration::from_millis(37 * round)).await;
+        server.kill9();
+        for task in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+    // Final verification after the last kill.
+    let server = TestServer::dev(dir.path());
+    let client = server.connect().await;
+    let rows: Vec<(i64, String)> = client
+        .query("SELECT id, side FROM ledger", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let counters: BTreeMap<i64, i64> = client
+        .query("SELECT client, n FROM counters", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    check(&rows, &counters, &history.lock().unwrap());
+    assert!(
+        total_acknowledged > 0,
+        "the load loop committed nothing; the test proved nothing"
+    );
+}

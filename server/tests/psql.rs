@@ -1,0 +1,55 @@
+//! Golden tests with the real `psql`: each `golden/*.sql` script runs
+//! against a fresh server and its full transcript (statements, results,
+//! errors) must equal `golden/*.out`. Regenerate with `UPDATE_GOLDENFILES=1`
+//! and review the diff.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::TestServer;
+
+fn run_script(name: &str) {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::dev(dir.path());
+    // psql writes results to stdout and errors to stderr; merge them in
+    // order by running with stderr redirected into stdout via a shell.
+    let merged = Command::new("sh")
+        .arg("-c")
+        .arg(format!("psql '{}' -X -a -f {name}.sql 2>&1", server.url()))
+        .current_dir(&golden)
+        .env("PGCLIENTENCODING", "UTF8")
+        .output()
+        .expect("psql is installed (scripts/test.sh installs postgresql-client)");
+    assert!(merged.status.success(), "psql failed to run");
+    let actual = String::from_utf8(merged.stdout).expect("utf-8 transcript");
+    let expected_path = golden.join(format!("{name}.out"));
+    if std::env::var_os("UPDATE_GOLDENFILES").is_some() {
+        std::fs::write(&expected_path, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+    if actual != expected {
+        let diff: Vec<String> = expected
+            .lines()
+            .zip(actual.lines())
+            .enumerate()
+            .filter(|(_, (e, a))| e != a)
+            .take(10)
+            .map(|(i, (e, a))| format!("line {}:\n  expected: {e}\n  actual:   {a}", i + 1))
+            .collect();
+        panic!(
+            "psql transcript for {name}.sql differs from {name}.out ({} vs {} lines):\n{}\n--- actual ---\n{actual}",
+            expected.lines().count(),
+            actual.lines().count(),
+            diff.join("\n")
+        );
+    }
+}
+
+#[test]
+fn psql_foundation_transcript_matches_golden() {
+    run_script("foundation");
+}

@@ -1,0 +1,98 @@
+"""psycopg 3 against a running Kimberlite: types, parameters, errors,
+transactions, in text and binary result formats."""
+
+import datetime
+import decimal
+import uuid
+
+import psycopg
+import pytest
+from psycopg.types.json import Json, Jsonb
+
+ROW = (
+    1,
+    True,
+    -7,
+    2_000_000_000,
+    -9_000_000_000_000,
+    1.5,
+    -2.25e-07,
+    decimal.Decimal("-12345.678"),
+    "héllo 'world'",
+    "short",
+    "ab  ",
+    b"\x00\x01\xff",
+    datetime.date(1999, 12, 31),
+    datetime.datetime(2024, 2, 29, 13, 14, 15, 123456),
+    datetime.datetime(2024, 2, 29, 13, 14, 15, 123456, tzinfo=datetime.timezone.utc),
+    uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+    {"a": [1, 2, {"b": None}]},
+    {"a": [1, 2, {"b": None}]},
+)
+
+
+def test_every_type_round_trips_in_text_and_binary(server):
+    with psycopg.connect(server["dsn"], autocommit=True) as conn:
+        conn.execute(
+            """CREATE TABLE py_types (id integer PRIMARY KEY, b boolean, s smallint,
+               i integer, l bigint, r real, d double precision, n numeric(12,3),
+               t text, v varchar(10), c char(4), by bytea, dt date, ts timestamp,
+               tz timestamptz, u uuid, j json, jb jsonb)"""
+        )
+        params = list(ROW)
+        params[16] = Json(params[16])
+        params[17] = Jsonb(params[17])
+        conn.execute(
+            "INSERT INTO py_types VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+            params,
+        )
+        for binary in (False, True):
+            cur = conn.cursor(binary=binary)
+            cur.execute("SELECT * FROM py_types WHERE id = %s", (1,))
+            got = cur.fetchone()
+            assert got == ROW, f"binary={binary}: {got}"
+
+
+def test_errors_have_sqlstates_and_the_session_survives(server):
+    with psycopg.connect(server["dsn"]) as conn:
+        conn.execute("CREATE TABLE py_err (id int PRIMARY KEY, name text NOT NULL)")
+        conn.execute("INSERT INTO py_err VALUES (%s, %s)", (1, "a"))
+        conn.commit()
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("INSERT INTO py_err VALUES (%s, %s)", (1, "b"))
+        conn.rollback()
+        with pytest.raises(psycopg.errors.NotNullViolation):
+            conn.execute("INSERT INTO py_err (id) VALUES (%s)", (2,))
+        conn.rollback()
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            conn.execute("SELECT * FROM nowhere")
+        conn.rollback()
+        with pytest.raises(psycopg.errors.SyntaxError):
+            conn.execute("SELEC 1")
+        conn.rollback()
+        # inside a transaction an error aborts the block
+        conn.execute("INSERT INTO py_err VALUES (3, 'c')")
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("INSERT INTO py_err VALUES (1, 'x')")
+        with pytest.raises(psycopg.errors.InFailedSqlTransaction):
+            conn.execute("SELECT 1")
+        conn.rollback()
+        assert conn.execute("SELECT count(*) FROM py_err").fetchone() == (1,)
+
+
+def test_transactions_and_executemany(server):
+    with psycopg.connect(server["dsn"]) as conn:
+        conn.execute("CREATE TABLE py_tx (id bigint PRIMARY KEY, v text)")
+        conn.commit()
+        with conn.transaction():
+            conn.cursor().executemany("INSERT INTO py_tx VALUES (%s, %s)", [(i, f"v{i}") for i in range(100)])
+        try:
+            with conn.transaction():
+                conn.execute("DELETE FROM py_tx")
+                raise RuntimeError("abort")
+        except RuntimeError:
+            pass
+        assert conn.execute("SELECT count(*), min(id), max(id) FROM py_tx").fetchone() == (100, 0, 99)
+        rows = conn.execute("UPDATE py_tx SET v = v || '!' WHERE id < %s RETURNING id", (3,)).fetchall()
+        assert sorted(rows) == [(0,), (1,), (2,)]
+        conn.commit()
