@@ -128,14 +128,14 @@ mod tests {
 
     #[test]
     fn typmods_match_postgresql() {
-        // numeric(18,4) → 1179652 and varchar(20) → 24 in PostgreSQL 15.
+        // numeric(18,4) → 1179656 and varchar(20) → 24 in PostgreSQL 15.
         assert_eq!(
             SqlType::Numeric {
                 precision: Some(18),
                 scale: 4
             }
             .typmod(),
-            1179652
+            1179656
         );
         assert_eq!(SqlType::Varchar(Some(20)).typmod(), 24);
         assert_eq!(SqlType::Text.typmod(), -1);
