@@ -607,6 +607,7 @@ pub async fn returning_rows(
     let batch = rows_to_batch(schema, &types, &all, &rows, Vec::<ArrayRef>::new())?;
     let ctx = SessionContext::new();
     ctx.register_batch(alias, batch)?;
+    let names = super::naming::item_names(items);
     let items: Vec<String> = items.iter().map(|i| i.to_string()).collect();
     let frame = ctx
         .sql(&format!(
@@ -615,7 +616,10 @@ pub async fn returning_rows(
             quote(alias)
         ))
         .await?;
-    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let schema = super::naming::rename(
+        &Arc::new(frame.schema().as_arrow().clone()),
+        names.as_deref(),
+    );
     let batches = frame.collect().await?;
     Ok((schema, batches))
 }

@@ -19,6 +19,7 @@ pub mod classify;
 pub mod convert;
 mod ddl;
 mod dml;
+pub mod naming;
 pub mod params;
 pub mod provider;
 mod settings;
@@ -343,9 +344,13 @@ impl Session {
         statement: Statement,
     ) -> EngineResult<(SchemaRef, SendableRecordBatchStream)> {
         self.set_scope(None);
+        let names = naming::column_names(&statement);
         let plan = self.plan(statement).await?;
         let frame = self.ctx.execute_logical_plan(plan).await?;
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let schema = naming::rename(
+            &Arc::new(frame.schema().as_arrow().clone()),
+            names.as_deref(),
+        );
         let stream = frame.execute_stream().await?;
         Ok((schema, stream))
     }

@@ -213,13 +213,12 @@ pub async fn describe(session: &mut Session, statement: &Statement) -> EngineRes
                     known.insert(n, oid_for_arrow(&t));
                 }
             }
-            fields = Some(
-                plan.schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.as_ref().clone())
-                    .collect(),
+            let names = super::naming::column_names(statement);
+            let schema = super::naming::rename(
+                &std::sync::Arc::new(plan.schema().as_arrow().clone()),
+                names.as_deref(),
             );
+            fields = Some(schema.fields().iter().map(|f| f.as_ref().clone()).collect());
         }
         Statement::Insert(insert) => {
             let TableObject::TableName(name) = &insert.table else {

@@ -28,5 +28,6 @@ SELECT count(*) AS inside FROM patients;
 ROLLBACK;
 SELECT count(*) AS after_rollback FROM patients;
 SELECT NULL AS nothing, 1.5::double precision AS f, true AS b, 'x'::text AS t;
+SELECT count(*), max(id), 1 + 1, '7'::int, name FROM patients GROUP BY name ORDER BY name;
 DROP TABLE patients;
 DROP TABLE IF EXISTS patients;

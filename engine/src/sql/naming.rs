@@ -1,0 +1,140 @@
+//! PostgreSQL's names for result columns.
+//!
+//! DataFusion names an unaliased expression after its text (`count(*)`,
+//! `t.a + Int64(1)`); PostgreSQL names it after the function (`count`), the
+//! column (`a`), the cast's type (`int4`) or `?column?`. Clients see these
+//! names in RowDescription (psql headers, dict rows, ORMs), so we compute
+//! PostgreSQL's from the statement and apply them to the result schema.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::sql::sqlparser::ast::{
+    CastKind, DataType as AstType, Expr, Query, SelectItem, SetExpr, Statement,
+};
+
+use super::ident_name;
+
+/// The name PostgreSQL gives an unaliased select-list expression.
+fn expr_name(expr: &Expr) -> String {
+    match expr {
+        Expr::Identifier(ident) => ident_name(ident),
+        Expr::CompoundIdentifier(parts) => parts
+            .last()
+            .map(ident_name)
+            .unwrap_or_else(|| "?column?".into()),
+        Expr::Function(function) => function
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(ident_name)
+            .unwrap_or_else(|| "?column?".into()),
+        Expr::Nested(inner) => expr_name(inner),
+        Expr::Cast {
+            expr,
+            data_type,
+            kind,
+            ..
+        } => {
+            let inner = expr_name(expr);
+            if inner != "?column?" || matches!(kind, CastKind::TryCast | CastKind::SafeCast) {
+                inner
+            } else {
+                type_name(data_type)
+            }
+        }
+        Expr::Case { .. } => "case".into(),
+        Expr::Exists { .. } => "exists".into(),
+        Expr::Subquery(query) => single_column_name(query).unwrap_or_else(|| "?column?".into()),
+        _ => "?column?".into(),
+    }
+}
+
+/// PostgreSQL's internal type names, which it uses for cast columns.
+fn type_name(data_type: &AstType) -> String {
+    match data_type {
+        AstType::Int(_) | AstType::Integer(_) | AstType::Int4(_) => "int4".into(),
+        AstType::BigInt(_) | AstType::Int8(_) => "int8".into(),
+        AstType::SmallInt(_) | AstType::Int2(_) => "int2".into(),
+        AstType::Real | AstType::Float4 => "float4".into(),
+        AstType::DoublePrecision | AstType::Float8 | AstType::Double(_) => "float8".into(),
+        AstType::Bool | AstType::Boolean => "bool".into(),
+        AstType::Varchar(_) | AstType::CharacterVarying(_) => "varchar".into(),
+        AstType::Char(_) | AstType::Character(_) => "bpchar".into(),
+        AstType::Numeric(_) | AstType::Decimal(_) => "numeric".into(),
+        AstType::Timestamp(_, datafusion::sql::sqlparser::ast::TimezoneInfo::WithTimeZone) => {
+            "timestamptz".into()
+        }
+        other => other.to_string().to_lowercase(),
+    }
+}
+
+fn single_column_name(query: &Query) -> Option<String> {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    match select.projection.as_slice() {
+        [SelectItem::UnnamedExpr(expr)] => Some(expr_name(expr)),
+        [SelectItem::ExprWithAlias { alias, .. }] => Some(ident_name(alias)),
+        _ => None,
+    }
+}
+
+/// Names for each result column of a query statement, when they can be
+/// known from the statement alone (no `*`).
+pub fn column_names(statement: &Statement) -> Option<Vec<String>> {
+    let Statement::Query(query) = statement else {
+        return None;
+    };
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    item_names(&select.projection)
+}
+
+/// Names for a select list (or RETURNING list) without `*`.
+pub fn item_names(items: &[SelectItem]) -> Option<Vec<String>> {
+    items
+        .iter()
+        .map(|item| match item {
+            SelectItem::UnnamedExpr(expr) => Some(expr_name(expr)),
+            SelectItem::ExprWithAlias { alias, .. } => Some(ident_name(alias)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Renames `schema`'s fields to `names` (when the counts agree).
+pub fn rename(schema: &SchemaRef, names: Option<&[String]>) -> SchemaRef {
+    match names {
+        Some(names) if names.len() == schema.fields().len() => Arc::new(Schema::new_with_metadata(
+            schema
+                .fields()
+                .iter()
+                .zip(names)
+                .map(|(field, name)| Field::clone(field).with_name(name.clone()))
+                .collect::<Vec<_>>(),
+            schema.metadata().clone(),
+        )),
+        _ => schema.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(sql: &str) -> Option<Vec<String>> {
+        column_names(&super::super::parse(sql).unwrap()[0])
+    }
+
+    #[test]
+    fn unaliased_expressions_are_named_as_postgresql_names_them() {
+        assert_eq!(
+            names("SELECT count(*), t.a, b, 1 + 2, '1'::int, a::text, x AS \"Y\", CASE WHEN true THEN 1 END FROM t"),
+            Some(vec!["count", "a", "b", "?column?", "int4", "a", "Y", "case"].into_iter().map(String::from).collect())
+        );
+        assert_eq!(names("SELECT * FROM t"), None);
+    }
+}
