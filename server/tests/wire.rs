@@ -502,3 +502,42 @@ async fn restart_keeps_every_table_and_row() {
         .get(0);
     assert_eq!(v, "after");
 }
+
+#[tokio::test]
+async fn named_statements_and_portals_with_row_limits_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::dev(dir.path());
+    let mut client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE p (id int PRIMARY KEY); INSERT INTO p SELECT CAST(value AS int) FROM generate_series(1, 25)")
+        .await
+        .unwrap();
+    let statement = client
+        .prepare("SELECT id FROM p WHERE id > $1 ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(statement.params(), &[tokio_postgres::types::Type::INT4]);
+    let txn = client.transaction().await.unwrap();
+    let portal = txn.bind(&statement, &[&5i32]).await.unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let rows = txn.query_portal(&portal, 7).await.unwrap();
+        if rows.is_empty() {
+            break;
+        }
+        assert!(
+            rows.len() <= 7,
+            "Execute with a row limit returns at most that many rows"
+        );
+        seen.extend(rows.iter().map(|r| r.get::<_, i32>(0)));
+    }
+    assert_eq!(seen, (6..=25).collect::<Vec<_>>());
+    txn.commit().await.unwrap();
+    // The same prepared statement, reused with other parameters.
+    assert_eq!(client.query(&statement, &[&20i32]).await.unwrap().len(), 5);
+    // A Parse with two statements is refused.
+    assert_eq!(
+        sqlstate(client.prepare("SELECT 1; SELECT 2").await),
+        "42601"
+    );
+}
