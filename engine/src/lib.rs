@@ -86,7 +86,9 @@ impl EngineConfig {
 #[derive(Debug, Default)]
 pub struct EngineStats {
     pub rows_scanned: AtomicU64,
+    pub rows_returned: AtomicU64,
     pub transactions_committed: AtomicU64,
+    pub sessions_open: AtomicU64,
 }
 
 /// The engine: one per server process.
@@ -223,6 +225,33 @@ impl Engine {
             s.syncs.load(Ordering::Relaxed),
             s.commits.load(Ordering::Relaxed),
         )
+    }
+
+    /// Every counter by name, for the `kimberlite_stats` system view.
+    pub fn counters(&self) -> Vec<(&'static str, u64)> {
+        let (fsyncs, commits) = self.sync_stats();
+        vec![
+            ("fsyncs", fsyncs),
+            ("log_ops_committed", commits),
+            ("log_bytes_written", self.log_bytes_written()),
+            (
+                "transactions_committed",
+                self.stats.transactions_committed.load(Ordering::Relaxed),
+            ),
+            (
+                "rows_scanned",
+                self.stats.rows_scanned.load(Ordering::Relaxed),
+            ),
+            (
+                "rows_returned",
+                self.stats.rows_returned.load(Ordering::Relaxed),
+            ),
+            (
+                "connections",
+                self.stats.sessions_open.load(Ordering::Relaxed),
+            ),
+            ("snapshot_op", self.snapshot()),
+        ]
     }
 
     /// Bytes written to the log since start.

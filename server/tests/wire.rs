@@ -541,3 +541,60 @@ async fn named_statements_and_portals_with_row_limits_work() {
         "42601"
     );
 }
+
+async fn counter(client: &tokio_postgres::Client, name: &str) -> i64 {
+    client
+        .query_one(
+            "SELECT value FROM kimberlite_stats WHERE name = $1",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_show_group_commit_and_point_lookups() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::dev(dir.path());
+    let admin = server.connect().await;
+    admin
+        .batch_execute("CREATE TABLE s (id int PRIMARY KEY, v text)")
+        .await
+        .unwrap();
+    let fsyncs_before = counter(&admin, "fsyncs").await;
+    let commits_before = counter(&admin, "transactions_committed").await;
+    let mut tasks = Vec::new();
+    for c in 0..8 {
+        let conn_str = server.conn_str();
+        tasks.push(tokio::spawn(async move {
+            let client = common::connect(&conn_str).await.unwrap();
+            for i in 0..25 {
+                client
+                    .execute("INSERT INTO s VALUES ($1, 'x')", &[&(c * 100 + i)])
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let fsyncs = counter(&admin, "fsyncs").await - fsyncs_before;
+    let commits = counter(&admin, "transactions_committed").await - commits_before;
+    assert_eq!(commits, 200);
+    assert!(
+        fsyncs > 0 && fsyncs < commits,
+        "{commits} commits took {fsyncs} fsyncs"
+    );
+
+    let scanned_before = counter(&admin, "rows_scanned").await;
+    let row = admin
+        .query_one("SELECT v FROM s WHERE id = $1", &[&105i32])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "x");
+    let scanned = counter(&admin, "rows_scanned").await - scanned_before;
+    assert_eq!(scanned, 1, "a primary-key lookup scans one row");
+    assert!(counter(&admin, "connections").await >= 1);
+}

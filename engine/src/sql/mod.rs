@@ -35,11 +35,13 @@ use datafusion::common::ScalarValue;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{create_udf, ColumnarValue, LogicalPlan, Volatility};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{Ident, ObjectName, ObjectNamePart, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
+use futures::StreamExt;
 use kimberlite_catalog::{Catalog, DEFAULT_DATABASE, DEFAULT_SCHEMA};
 use kimberlite_consensus::Op;
 
@@ -166,6 +168,10 @@ impl Session {
             Arc::new(KimberliteCatalog::new(engine.clone(), scope.clone())),
         );
         register_functions(&ctx, user, database);
+        engine
+            .stats
+            .sessions_open
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Session {
             engine,
             ctx,
@@ -352,6 +358,17 @@ impl Session {
             names.as_deref(),
         );
         let stream = frame.execute_stream().await?;
+        let engine = self.engine.clone();
+        let counted = stream.inspect(move |batch| {
+            if let Ok(batch) = batch {
+                engine.stats.rows_returned.fetch_add(
+                    batch.num_rows() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            }
+        });
+        let stream: SendableRecordBatchStream =
+            Box::pin(RecordBatchStreamAdapter::new(schema.clone(), counted));
         Ok((schema, stream))
     }
 
@@ -374,6 +391,15 @@ impl Session {
     /// DataFusion inferred for `$n` placeholders.
     pub async fn describe(&mut self, statement: &Statement) -> EngineResult<params::Description> {
         params::describe(self, statement).await
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.engine
+            .stats
+            .sessions_open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -46,6 +46,9 @@ pub const KEY_COLUMN: &str = "__kimberlite_key";
 /// rows the transaction inserted).
 pub const BASE_COLUMN: &str = "__kimberlite_base";
 
+/// The system view of engine counters.
+pub const STATS_VIEW: &str = "kimberlite_stats";
+
 /// Rows copied per lock acquisition.
 const SCAN_CHUNK_ROWS: usize = 1024;
 /// Rows per Arrow batch.
@@ -110,6 +113,9 @@ impl SchemaProvider for KimberliteSchema {
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if name == STATS_VIEW {
+            return Ok(Some(stats_table(&self.engine)?));
+        }
         let Some(scope) = self.scope.lock().clone() else {
             return Ok(None);
         };
@@ -139,6 +145,31 @@ impl SchemaProvider for KimberliteSchema {
             None => false,
         }
     }
+}
+
+/// `kimberlite_stats (name text, value bigint)`: the engine's counters at
+/// the moment the statement is planned.
+fn stats_table(engine: &Engine) -> DfResult<Arc<dyn TableProvider>> {
+    use datafusion::arrow::array::StringArray;
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::datasource::MemTable;
+    let counters = engine.counters();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("value", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                counters.iter().map(|(n, _)| *n),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                counters.iter().map(|(_, v)| *v as i64),
+            )),
+        ],
+    )?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
 }
 
 /// One table at one snapshot, plus the reading transaction's writes.
