@@ -67,6 +67,8 @@ pub enum EngineError {
     InvalidAuthorization(String),
     #[error("canceling statement due to user request")]
     QueryCanceled,
+    #[error("canceling statement due to statement timeout")]
+    StatementTimeout,
     /// The log or the replica failed; the database is not accepting writes.
     #[error("could not commit: {0}")]
     Replication(#[from] ReplicationError),
@@ -111,6 +113,7 @@ impl EngineError {
             EngineError::ProgramLimitExceeded(_) => "54000",
             EngineError::InvalidAuthorization(_) => "28000",
             EngineError::QueryCanceled => "57014",
+            EngineError::StatementTimeout => "57014",
             EngineError::Replication(_) => "58030",
             EngineError::Storage(_) => "58030",
             EngineError::Corrupted(_) => "XX001",

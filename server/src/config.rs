@@ -5,6 +5,7 @@
 //! data_dir = "/var/lib/kimberlite"
 //! listen = "0.0.0.0:5432"
 //! segment_bytes_max = 67108864
+//! max_connections = 100
 //! ```
 
 use std::net::SocketAddr;
@@ -29,6 +30,9 @@ pub struct ServeArgs {
     /// Log segment size in bytes before rotation.
     #[arg(long, env = "KIMBERLITE_SEGMENT_BYTES_MAX")]
     pub segment_bytes_max: Option<u64>,
+    /// Concurrent client connections accepted; beyond it clients get 53300.
+    #[arg(long, env = "KIMBERLITE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -37,7 +41,11 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
     segment_bytes_max: Option<u64>,
+    max_connections: Option<usize>,
 }
+
+/// Default for `max_connections`, as PostgreSQL's.
+pub const MAX_CONNECTIONS_DEFAULT: usize = 100;
 
 /// The resolved configuration.
 #[derive(Debug, Clone)]
@@ -45,6 +53,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub segment_bytes_max: u64,
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -72,6 +81,10 @@ impl Config {
                 .segment_bytes_max
                 .or(file.segment_bytes_max)
                 .unwrap_or(kimberlite_engine::log::SEGMENT_BYTES_MAX_DEFAULT),
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(MAX_CONNECTIONS_DEFAULT),
         })
     }
 }

@@ -2,13 +2,16 @@
 //! connections until a shutdown signal.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use kimberlite_catalog::{AuthMode, RoleDef, DEFAULT_DATABASE, SUPERUSER};
 use kimberlite_engine::{Engine, EngineConfig, SystemClock};
 use pgwire::api::PgWireServerHandlers;
 use pgwire::tokio::process_socket;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::auth::{scram_verifier, Startup, TrustStartup};
@@ -103,6 +106,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<(), String> {
     let _ = std::io::stdout().flush();
     tracing::info!(%address, data_dir = %config.data_dir.display(), ?auth_mode, "ready");
 
+    let connections = Arc::new(AtomicUsize::new(0));
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     loop {
@@ -110,11 +114,18 @@ pub async fn run(config: Config, mode: Mode) -> Result<(), String> {
             accepted = listener.accept() => match accepted {
                 Ok((socket, _)) => {
                     let _ = socket.set_nodelay(true);
+                    if connections.load(Ordering::Acquire) >= config.max_connections {
+                        tokio::spawn(refuse_too_many(socket));
+                        continue;
+                    }
+                    connections.fetch_add(1, Ordering::AcqRel);
                     let handlers = handlers.clone();
+                    let connections = connections.clone();
                     tokio::spawn(async move {
                         if let Err(error) = process_socket(socket, None, handlers).await {
                             tracing::debug!(%error, "connection ended with an error");
                         }
+                        connections.fetch_sub(1, Ordering::AcqRel);
                     });
                 }
                 Err(error) => tracing::warn!(%error, "accept failed"),
@@ -126,4 +137,52 @@ pub async fn run(config: Config, mode: Mode) -> Result<(), String> {
     tracing::info!("shutting down");
     engine.shutdown();
     Ok(())
+}
+
+/// The SSLRequest code a client may send before its startup packet.
+const SSL_REQUEST_CODE: u32 = 80_877_103;
+/// Largest startup packet we read from a client we are about to refuse.
+const STARTUP_BYTES_MAX: usize = 10_000;
+
+/// Tells a client over `max_connections` why, as PostgreSQL does: after
+/// its startup packet (declining TLS first if asked), a FATAL 53300.
+async fn refuse_too_many(mut socket: TcpStream) {
+    let exchange = async {
+        let mut header = [0u8; 8];
+        socket.read_exact(&mut header).await?;
+        let length = u32::from_be_bytes(header[..4].try_into().unwrap()) as usize;
+        let code = u32::from_be_bytes(header[4..].try_into().unwrap());
+        if length == 8 && code == SSL_REQUEST_CODE {
+            socket.write_all(b"N").await?;
+            socket.read_exact(&mut header).await?;
+        }
+        let length = u32::from_be_bytes(header[..4].try_into().unwrap()) as usize;
+        if (8..=STARTUP_BYTES_MAX).contains(&length) {
+            let mut rest = vec![0u8; length - 8];
+            socket.read_exact(&mut rest).await?;
+        }
+        let mut body = Vec::new();
+        for (field, value) in [
+            (b'S', "FATAL"),
+            (b'V', "FATAL"),
+            (b'C', "53300"),
+            (b'M', "sorry, too many clients already"),
+        ] {
+            body.push(field);
+            body.extend_from_slice(value.as_bytes());
+            body.push(0);
+        }
+        body.push(0);
+        let mut message = vec![b'E'];
+        message.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+        message.extend_from_slice(&body);
+        socket.write_all(&message).await?;
+        socket.shutdown().await
+    };
+    if tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .is_err()
+    {
+        tracing::debug!("refused client did not finish its startup in time");
+    }
 }

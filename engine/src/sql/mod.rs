@@ -18,6 +18,7 @@
 pub mod classify;
 pub mod convert;
 mod ddl;
+mod deadline;
 mod dml;
 pub mod naming;
 pub mod params;
@@ -153,6 +154,8 @@ pub struct Session {
     txn: Option<Txn>,
     pub settings: Settings,
     user: String,
+    /// Set by a result stream that failed after `execute` returned.
+    stream_failed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Session {
@@ -179,6 +182,7 @@ impl Session {
             txn: None,
             settings: Settings::new(),
             user: user.to_string(),
+            stream_failed: Default::default(),
         }
     }
 
@@ -202,6 +206,14 @@ impl Session {
 
     /// Runs one statement.
     pub async fn execute(&mut self, statement: Statement) -> EngineResult<Outcome> {
+        if self
+            .stream_failed
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
+            if let Some(txn) = self.txn.as_mut().filter(|t| t.explicit) {
+                txn.failed = true;
+            }
+        }
         match &statement {
             Statement::StartTransaction { .. } => return Ok(self.begin()),
             Statement::Commit { .. } => return self.commit().await,
@@ -222,7 +234,12 @@ impl Session {
         if !explicit {
             self.txn = Some(Txn::new(false));
         }
-        let result = self.execute_in_txn(statement).await;
+        let result = match self.settings.statement_timeout() {
+            Some(limit) => tokio::time::timeout(limit, self.execute_in_txn(statement))
+                .await
+                .unwrap_or(Err(EngineError::StatementTimeout)),
+            None => self.execute_in_txn(statement).await,
+        };
         match result {
             Ok(outcome) => {
                 if !explicit {
@@ -358,14 +375,23 @@ impl Session {
             names.as_deref(),
         );
         let stream = frame.execute_stream().await?;
+        let timed: futures::stream::BoxStream<'static, _> = match self.settings.statement_timeout()
+        {
+            Some(limit) => deadline::Deadline::new(stream, limit).boxed(),
+            None => stream.boxed(),
+        };
         let engine = self.engine.clone();
-        let counted = stream.inspect(move |batch| {
-            if let Ok(batch) = batch {
+        let stream_failed = self.stream_failed.clone();
+        let counted = timed.inspect(move |batch| match batch {
+            Ok(batch) => {
                 engine.stats.rows_returned.fetch_add(
                     batch.num_rows() as u64,
                     std::sync::atomic::Ordering::Relaxed,
                 );
             }
+            // An error while rows stream aborts an explicit transaction,
+            // exactly like an error before the first row.
+            Err(_) => stream_failed.store(true, std::sync::atomic::Ordering::Release),
         });
         let stream: SendableRecordBatchStream =
             Box::pin(RecordBatchStreamAdapter::new(schema.clone(), counted));

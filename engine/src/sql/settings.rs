@@ -77,6 +77,12 @@ impl Settings {
         self.values.get(&name.to_lowercase()).map(|s| s.as_str())
     }
 
+    /// `statement_timeout` as a duration; `None` when disabled (0).
+    pub fn statement_timeout(&self) -> Option<std::time::Duration> {
+        let ms = parse_duration_ms(self.get("statement_timeout")?)?;
+        (ms > 0).then(|| std::time::Duration::from_millis(ms))
+    }
+
     /// Applies a startup-packet parameter (unknown ones are ignored, as
     /// PostgreSQL ignores nothing but we prefer to accept drivers' extras).
     pub fn apply_startup(&mut self, name: &str, value: &str) {
@@ -102,6 +108,11 @@ impl Settings {
             Some(v) => v,
             None => defaults().get(&name).cloned().unwrap_or_default(),
         };
+        if name == "statement_timeout" && parse_duration_ms(&value).is_none() {
+            return Err(EngineError::InvalidParameterValue(format!(
+                "invalid value for parameter \"statement_timeout\": \"{value}\""
+            )));
+        }
         if name == "timezone"
             && !matches!(
                 value.to_uppercase().as_str(),
@@ -206,6 +217,27 @@ impl Settings {
             tag: "SHOW".into(),
         })
     }
+}
+
+/// PostgreSQL's duration syntax for time settings: a bare number is
+/// milliseconds; `us`, `ms`, `s`, `min`, `h`, `d` units are accepted.
+fn parse_duration_ms(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let factor = match unit.trim() {
+        "" | "ms" => 1.0,
+        "us" => 0.001,
+        "s" => 1000.0,
+        "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        _ => return None,
+    };
+    Some((number * factor).round() as u64)
 }
 
 /// PostgreSQL shows some parameters under their canonical mixed case.

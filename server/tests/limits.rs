@@ -1,0 +1,86 @@
+//! Limits with PostgreSQL's SQLSTATEs: too many connections (53300) and
+//! statement_timeout (57014), each leaving the server and the session usable.
+
+mod common;
+
+use common::{connect, sqlstate, TestServer};
+
+#[tokio::test]
+async fn connections_beyond_the_limit_get_53300_and_slots_free_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        TestServer::spawn("dev", dir.path(), &[("KIMBERLITE_MAX_CONNECTIONS", "3")]).unwrap();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(server.connect().await);
+    }
+    let error = connect(&server.conn_str())
+        .await
+        .expect_err("a fourth connection is refused");
+    assert_eq!(error.code().map(|c| c.code()), Some("53300"), "{error}");
+    // psql (libpq, which asks for TLS first) gets the same message.
+    let output = std::process::Command::new("psql")
+        .arg(server.url())
+        .args(["-X", "-c", "SELECT 1"])
+        .output()
+        .expect("psql is installed");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("too many clients"),
+        "{output:?}"
+    );
+    // Held sessions still work; closing one frees a slot.
+    held[0].batch_execute("SELECT 1").await.unwrap();
+    drop(held.pop());
+    let mut again = None;
+    for _ in 0..50 {
+        if let Ok(client) = connect(&server.conn_str()).await {
+            again = Some(client);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    again
+        .expect("a slot frees when a client leaves")
+        .batch_execute("SELECT 1")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn statement_timeout_cancels_with_57014_and_the_session_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::dev(dir.path());
+    let client = server.connect().await;
+    client
+        .batch_execute("SET statement_timeout = '50ms'")
+        .await
+        .unwrap();
+    let slow = "SELECT sum(value) FROM generate_series(1, 2000000000)";
+    assert_eq!(sqlstate(client.query(slow, &[]).await), "57014");
+    assert_eq!(sqlstate(client.batch_execute(slow).await), "57014");
+    // Inside a transaction the timeout aborts the block, as in PostgreSQL.
+    client.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(sqlstate(client.batch_execute(slow).await), "57014");
+    assert_eq!(sqlstate(client.batch_execute("SELECT 1").await), "25P02");
+    client.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(
+        sqlstate(client.batch_execute("SET statement_timeout = 'soon'").await),
+        "22023"
+    );
+    client
+        .batch_execute("SET statement_timeout = 0")
+        .await
+        .unwrap();
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM generate_series(1, 1000)", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1000);
+    // Other sessions never saw the setting.
+    let other = server.connect().await;
+    let shown = other.simple_query("SHOW statement_timeout").await.unwrap();
+    assert!(
+        matches!(&shown[1], tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("0"))
+    );
+}
