@@ -34,7 +34,7 @@ else
 fi
 
 step "psycopg 3 tests"
-cargo build -q -p kimberlite-server
+[ -x target/debug/kimberlite ] || cargo build -q -p kimberlite-server
 KIMBERLITE_BIN="$root/target/debug/kimberlite" .venv/bin/python -m pytest -q server/tests/python
 
 step "cargo clippy --all-targets -- -D warnings"
