@@ -86,6 +86,26 @@ fn check(rows: &[(i64, String)], counters: &BTreeMap<i64, i64>, history: &Histor
     }
 }
 
+/// Everything the ledger and the counters hold now.
+async fn observe(server: &TestServer) -> (Vec<(i64, String)>, BTreeMap<i64, i64>) {
+    let client = server.connect().await;
+    let rows = client
+        .query("SELECT id, side FROM ledger", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let counters = client
+        .query("SELECT client, n FROM counters", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    (rows, counters)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_loop_never_loses_an_acknowledged_commit_nor_exposes_half_a_transaction() {
     let dir = tempfile::tempdir().unwrap();
@@ -106,21 +126,7 @@ async fn sigkill_loop_never_loses_an_acknowledged_commit_nor_exposes_half_a_tran
     let mut total_acknowledged = 0;
     for round in 0..ROUNDS {
         let server = TestServer::dev(dir.path());
-        let client = server.connect().await;
-        let rows: Vec<(i64, String)> = client
-            .query("SELECT id, side FROM ledger", &[])
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        let counters: BTreeMap<i64, i64> = client
-            .query("SELECT client, n FROM counters", &[])
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
+        let (rows, counters) = observe(&server).await;
         {
             let mut h = history.lock().unwrap();
             check(&rows, &counters, &h);
@@ -136,7 +142,6 @@ async fn sigkill_loop_never_loses_an_acknowledged_commit_nor_exposes_half_a_tran
             h.in_flight.clear();
             total_acknowledged = h.acknowledged.len();
         }
-        drop(client);
         let tasks: Vec<_> = (0..CLIENTS)
             .map(|c| tokio::spawn(client_loop(server.conn_str(), c, round, history.clone())))
             .collect();
@@ -148,21 +153,7 @@ async fn sigkill_loop_never_loses_an_acknowledged_commit_nor_exposes_half_a_tran
     }
     // Final verification after the last kill.
     let server = TestServer::dev(dir.path());
-    let client = server.connect().await;
-    let rows: Vec<(i64, String)> = client
-        .query("SELECT id, side FROM ledger", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    let counters: BTreeMap<i64, i64> = client
-        .query("SELECT client, n FROM counters", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let (rows, counters) = observe(&server).await;
     check(&rows, &counters, &history.lock().unwrap());
     assert!(
         total_acknowledged > 0,

@@ -33,7 +33,7 @@ use super::convert::{coerce_column, rows_to_batch};
 use super::provider::{BASE_COLUMN, DML_TARGET, KEY_COLUMN};
 use super::txn::Base;
 use super::types::table_fields;
-use super::{ident_name, table_name, Outcome, Session};
+use super::{column_name, ident_name, table_name, Outcome, Session};
 use crate::datum::{encode_key, row_id_key, Datum, Row};
 use crate::error::{EngineError, EngineResult};
 
@@ -231,12 +231,7 @@ pub async fn insert(session: &mut Session, mut insert: Insert) -> EngineResult<O
     let explicit_targets = !insert.columns.is_empty();
     let mut targets = Vec::new();
     for column in &insert.columns {
-        let column_name = column
-            .0
-            .last()
-            .and_then(|p| p.as_ident())
-            .map(ident_name)
-            .unwrap_or_default();
+        let column_name = column_name(column);
         let index = table
             .column_index(&column_name)
             .ok_or_else(|| no_such_column(&table, &column_name))?;
@@ -371,7 +366,15 @@ fn target(session: &Session, relation: &TableWithJoins) -> EngineResult<(Arc<Tab
             "joins in the DML target are not supported yet".into(),
         ));
     }
-    let TableFactor::Table { name, alias, .. } = &relation.relation else {
+    target_table(session, &relation.relation)
+}
+
+/// The table a DML target names, and the alias its rows go by.
+pub(super) fn target_table(
+    session: &Session,
+    factor: &TableFactor,
+) -> EngineResult<(Arc<TableDef>, String)> {
+    let TableFactor::Table { name, alias, .. } = factor else {
         return Err(EngineError::FeatureNotSupported(
             "DML target must be a table".into(),
         ));
@@ -463,12 +466,7 @@ pub async fn update(session: &mut Session, update: Update) -> EngineResult<Outco
                 "multi-column SET is not supported yet".into(),
             ));
         };
-        let column_name = column
-            .0
-            .last()
-            .and_then(|p| p.as_ident())
-            .map(ident_name)
-            .unwrap_or_default();
+        let column_name = column_name(column);
         let index = table
             .column_index(&column_name)
             .ok_or_else(|| no_such_column(&table, &column_name))?;

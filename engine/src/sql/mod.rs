@@ -117,6 +117,15 @@ pub fn ident_name(ident: &Ident) -> String {
     }
 }
 
+/// The (last, folded) identifier of a column reference such as `t.col`.
+pub fn column_name(name: &ObjectName) -> String {
+    name.0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(ident_name)
+        .unwrap_or_default()
+}
+
 /// The table name an object name refers to, checking schema and database
 /// qualifiers.
 pub fn table_name(name: &ObjectName) -> EngineResult<String> {

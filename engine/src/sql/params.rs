@@ -15,7 +15,7 @@ use std::ops::ControlFlow;
 use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
 use datafusion::sql::sqlparser::ast::{
     visit_expressions, visit_expressions_mut, AssignmentTarget, Expr, FromTable, SetExpr,
-    Statement, TableFactor, TableObject, Value,
+    Statement, TableObject, Value,
 };
 use kimberlite_catalog::SqlType;
 
@@ -23,7 +23,7 @@ use super::convert::parse_bytea;
 use super::dml::{quote, returning_rows};
 use super::provider::DML_TARGET;
 use super::types::META_OID;
-use super::{ident_name, table_name, Session};
+use super::{column_name, ident_name, table_name, Session};
 use crate::error::{EngineError, EngineResult};
 
 /// What Describe reports.
@@ -237,11 +237,7 @@ pub async fn describe(session: &mut Session, statement: &Statement) -> EngineRes
                     .columns
                     .iter()
                     .map(|c| {
-                        let n =
-                            c.0.last()
-                                .and_then(|p| p.as_ident())
-                                .map(ident_name)
-                                .unwrap_or_default();
+                        let n = column_name(c);
                         table.column_index(&n).map(|i| table.columns[i].sql_type)
                     })
                     .collect()
@@ -284,16 +280,11 @@ pub async fn describe(session: &mut Session, statement: &Statement) -> EngineRes
                 update.selection.as_ref(),
                 &update.returning,
             );
-            let (table, alias) = dml_table(session, table_factor)?;
+            let (table, alias) = super::dml::target_table(session, table_factor)?;
             let mut exprs = Vec::new();
             for assignment in &update.assignments {
                 if let AssignmentTarget::ColumnName(column) = &assignment.target {
-                    let n = column
-                        .0
-                        .last()
-                        .and_then(|p| p.as_ident())
-                        .map(ident_name)
-                        .unwrap_or_default();
+                    let n = column_name(column);
                     if let (Some(p), Some(i)) = (
                         direct_placeholder(&assignment.value),
                         table.column_index(&n),
@@ -314,7 +305,7 @@ pub async fn describe(session: &mut Session, statement: &Statement) -> EngineRes
                 FromTable::WithFromKeyword(r) | FromTable::WithoutKeyword(r) => r,
             };
             if let Some(relation) = relations.first() {
-                let (table, alias) = dml_table(session, &relation.relation)?;
+                let (table, alias) = super::dml::target_table(session, &relation.relation)?;
                 infer_from_target(
                     session,
                     &table,
@@ -339,29 +330,6 @@ pub async fn describe(session: &mut Session, statement: &Statement) -> EngineRes
         params: (1..=count).map(|n| known.get(&n).copied()).collect(),
         fields,
     })
-}
-
-fn dml_table(
-    session: &Session,
-    factor: &TableFactor,
-) -> EngineResult<(std::sync::Arc<kimberlite_catalog::TableDef>, String)> {
-    let TableFactor::Table { name, alias, .. } = factor else {
-        return Err(EngineError::FeatureNotSupported(
-            "DML target must be a table".into(),
-        ));
-    };
-    let snapshot = session.engine.snapshot();
-    let table_name = table_name(name)?;
-    let table = session
-        .statement_catalog(snapshot)
-        .table(&table_name)
-        .cloned()
-        .ok_or(EngineError::UndefinedTable(table_name))?;
-    let alias = alias
-        .as_ref()
-        .map(|a| ident_name(&a.name))
-        .unwrap_or_else(|| table.name.clone());
-    Ok((table, alias))
 }
 
 async fn infer_from_target(
