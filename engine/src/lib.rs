@@ -102,6 +102,10 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     pub stats: EngineStats,
     recovery: RecoveryReport,
+    /// DataFusion's runtime, shared by every session. Spilling to disk is
+    /// disabled: nothing a query touches may land outside the data
+    /// directory unencrypted.
+    pub(crate) runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
 }
 
 /// Payload prefix of a spanning command's frames: the op of its first part.
@@ -167,6 +171,13 @@ impl Engine {
             "log recovered"
         );
         let replica = SoloReplica::start(log);
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_disk_manager_builder(
+                datafusion::execution::disk_manager::DiskManagerBuilder::default()
+                    .with_mode(datafusion::execution::disk_manager::DiskManagerMode::Disabled),
+            )
+            .build_arc()
+            .map_err(|e| EngineError::Internal(format!("datafusion runtime: {e}")))?;
         Ok(Arc::new(Engine {
             config,
             replica,
@@ -177,6 +188,7 @@ impl Engine {
             clock,
             stats: EngineStats::default(),
             recovery,
+            runtime,
         }))
     }
 

@@ -173,7 +173,7 @@ impl Session {
             .with_default_catalog_and_schema(DEFAULT_DATABASE, DEFAULT_SCHEMA)
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(false);
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = SessionContext::new_with_config_rt(config, engine.runtime.clone());
         let scope: ScopeSlot = Default::default();
         ctx.register_catalog(
             DEFAULT_DATABASE,
