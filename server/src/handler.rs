@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use futures::{stream, Sink, StreamExt};
+use futures::{stream, Sink, StreamExt, TryStreamExt};
 use kimberlite_engine::sql::params::{placeholder_count, ParamValue};
 use kimberlite_engine::sql::{self, Outcome, Session, TxnStatus};
 use kimberlite_engine::{Engine, EngineError};
@@ -236,17 +236,48 @@ impl SimpleQueryHandler for QueryHandler {
             return Ok(vec![Response::EmptyQuery]);
         }
         let mut responses = Vec::with_capacity(statements.len());
+        let multi = statements.len() > 1;
+        let mut failed = false;
         for statement in statements {
+            if multi {
+                session.begin_implicit_block();
+            }
             let before = session.txn_status();
             match session.execute(statement).await {
+                Ok(Outcome::Rows { schema, stream }) if multi => {
+                    // Later statements and the block's commit must not run
+                    // before this result is known to have succeeded.
+                    match stream.try_collect::<Vec<_>>().await {
+                        Ok(batches) => {
+                            let outcome = Outcome::Batches {
+                                schema,
+                                batches,
+                                tag: "SELECT".into(),
+                            };
+                            responses.push(respond(outcome, before, session.txn_status(), None));
+                        }
+                        Err(error) => {
+                            session.statement_failed();
+                            responses.push(error_response(error.into()));
+                            failed = true;
+                            break;
+                        }
+                    }
+                }
                 Ok(outcome) => {
                     let after = session.txn_status();
                     responses.push(respond(outcome, before, after, None));
                 }
                 Err(error) => {
                     responses.push(error_response(error));
+                    failed = true;
                     break;
                 }
+            }
+        }
+        if multi && !failed {
+            if let Err(error) = session.finish_implicit_block().await {
+                responses.push(error_response(error));
             }
         }
         Ok(responses)

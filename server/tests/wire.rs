@@ -312,6 +312,48 @@ async fn transactions_read_their_own_writes_and_commit_atomically() {
         2
     );
 
+    // The statements of one simple query form one implicit transaction.
+    assert_eq!(
+        sqlstate(
+            client
+                .batch_execute("INSERT INTO acct VALUES (7, 7); INSERT INTO acct VALUES (1, 1)")
+                .await
+        ),
+        "23505"
+    );
+    assert_eq!(
+        sqlstate(
+            client
+                .batch_execute("INSERT INTO acct VALUES (8, 8); SELECT 1/0")
+                .await
+        ),
+        "22012"
+    );
+    assert_eq!(
+        client
+            .query("SELECT * FROM acct WHERE id IN (7, 8)", &[])
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    client
+        .batch_execute("INSERT INTO acct VALUES (9, 0); INSERT INTO acct VALUES (10, 0)")
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .query("SELECT * FROM acct WHERE id IN (9, 10)", &[])
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    client
+        .batch_execute("DELETE FROM acct WHERE id IN (9, 10)")
+        .await
+        .unwrap();
+
     // Conflicting concurrent updates: the later committer fails, nothing is lost.
     let mut a = server.connect().await;
     let b = server.connect().await;

@@ -12,7 +12,8 @@
 //! - transaction control and `SET`/`SHOW` are handled here.
 //!
 //! Every statement outside `BEGIN … COMMIT` runs in an implicit transaction
-//! that commits when the statement succeeds. A failed statement inside an
+//! that commits when the statement succeeds; the statements of one
+//! multi-statement simple query share one implicit block, as in PostgreSQL. A failed statement inside an
 //! explicit transaction puts it in the aborted state (25P02 until ROLLBACK).
 
 pub mod classify;
@@ -239,8 +240,10 @@ impl Session {
         if self.txn.as_ref().is_some_and(|t| t.failed) {
             return Err(EngineError::InFailedTransaction);
         }
-        let explicit = self.txn.is_some();
-        if !explicit {
+        // Inside BEGIN … COMMIT or a multi-statement block the statement
+        // joins the open transaction; otherwise it gets its own.
+        let joined = self.txn.is_some();
+        if !joined {
             self.txn = Some(Txn::new(false));
         }
         let result = match self.settings.statement_timeout() {
@@ -251,7 +254,7 @@ impl Session {
         };
         match result {
             Ok(outcome) => {
-                if !explicit {
+                if !joined {
                     let txn = self.txn.take().expect("implicit transaction is open");
                     if !txn.is_empty() {
                         self.engine.commit(txn.to_command()).await?;
@@ -269,13 +272,49 @@ impl Session {
         }
     }
 
+    /// Opens the implicit transaction block PostgreSQL wraps around the
+    /// statements of one multi-statement simple query (no-op inside a
+    /// transaction). [`Session::finish_implicit_block`] commits it.
+    pub fn begin_implicit_block(&mut self) {
+        if self.txn.is_none() {
+            self.txn = Some(Txn::new(false));
+        }
+    }
+
+    /// Commits the implicit block, if one is still open (an error already
+    /// discarded it; a BEGIN turned it into a regular block).
+    pub async fn finish_implicit_block(&mut self) -> EngineResult<()> {
+        if self.txn.as_ref().is_some_and(|t| !t.explicit) {
+            let txn = self.txn.take().expect("checked above");
+            if !txn.is_empty() {
+                self.engine.commit(txn.to_command()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that the statement just run failed after `execute`
+    /// returned (while its rows were read): an explicit block becomes
+    /// aborted, an implicit one is discarded.
+    pub fn statement_failed(&mut self) {
+        self.stream_failed
+            .store(false, std::sync::atomic::Ordering::Release);
+        match &mut self.txn {
+            Some(txn) if txn.explicit => txn.failed = true,
+            _ => self.txn = None,
+        }
+    }
+
     fn begin(&mut self) -> Outcome {
         match &mut self.txn {
             Some(txn) if txn.explicit => {
                 // PostgreSQL warns and carries on.
                 tracing::debug!("BEGIN inside a transaction block");
             }
-            _ => self.txn = Some(Txn::new(true)),
+            // BEGIN inside a multi-statement query turns its implicit block
+            // into a regular transaction block, earlier statements included.
+            Some(txn) => txn.explicit = true,
+            None => self.txn = Some(Txn::new(true)),
         }
         Outcome::Command {
             tag: "BEGIN".into(),
