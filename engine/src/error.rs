@@ -16,6 +16,10 @@ pub enum EngineError {
     /// SQL that does not parse.
     #[error("{0}")]
     Syntax(String),
+    /// SQL that does not parse, with the 1-based character position of the
+    /// offending token (PostgreSQL's `P` field; psql draws its caret from it).
+    #[error("{message}")]
+    SyntaxAt { message: String, position: usize },
     /// A statement or feature we do not support (yet).
     #[error("{0}")]
     FeatureNotSupported(String),
@@ -90,6 +94,7 @@ impl EngineError {
     pub fn sqlstate(&self) -> &'static str {
         match self {
             EngineError::Syntax(_) => "42601",
+            EngineError::SyntaxAt { .. } => "42601",
             EngineError::FeatureNotSupported(_) => "0A000",
             EngineError::UndefinedTable(_) => "42P01",
             EngineError::UndefinedColumn(_) => "42703",
@@ -119,6 +124,14 @@ impl EngineError {
             EngineError::Corrupted(_) => "XX001",
             EngineError::Io(_) => "58030",
             EngineError::Internal(_) => "XX000",
+        }
+    }
+
+    /// PostgreSQL's POSITION field, where there is one.
+    pub fn position(&self) -> Option<usize> {
+        match self {
+            EngineError::SyntaxAt { position, .. } => Some(*position),
+            _ => None,
         }
     }
 

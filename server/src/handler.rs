@@ -39,15 +39,19 @@ pub type SessionHandle = Arc<Mutex<Session>>;
 
 /// Converts an engine error to the wire's error.
 pub fn to_wire_error(error: EngineError) -> PgWireError {
-    let mut info = ErrorInfo::new("ERROR".into(), error.sqlstate().into(), error.to_string());
-    info.detail = error.detail();
-    PgWireError::UserError(Box::new(info))
+    PgWireError::UserError(Box::new(error_info(&error)))
 }
 
 fn error_response(error: EngineError) -> Response {
+    Response::Error(Box::new(error_info(&error)))
+}
+
+/// PostgreSQL's error fields for an engine error.
+fn error_info(error: &EngineError) -> ErrorInfo {
     let mut info = ErrorInfo::new("ERROR".into(), error.sqlstate().into(), error.to_string());
     info.detail = error.detail();
-    Response::Error(Box::new(info))
+    info.position = error.position().map(|p| p.to_string());
+    info
 }
 
 /// A statement prepared by Parse.

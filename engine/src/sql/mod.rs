@@ -102,11 +102,35 @@ pub enum TxnStatus {
 /// Parses PostgreSQL-dialect SQL into statements.
 pub fn parse(sql: &str) -> EngineResult<Vec<Statement>> {
     Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
-        classify::classify_datafusion_error(datafusion::error::DataFusionError::SQL(
+        let text = e.to_string();
+        let error = classify::classify_datafusion_error(datafusion::error::DataFusionError::SQL(
             Box::new(e),
             None,
-        ))
+        ));
+        match (error, syntax_position(sql, &text)) {
+            (EngineError::Syntax(message), Some(position)) => {
+                EngineError::SyntaxAt { message, position }
+            }
+            (error, _) => error,
+        }
     })
+}
+
+/// The 1-based character position of sqlparser's `at Line: L, Column: C`
+/// in `sql`.
+fn syntax_position(sql: &str, message: &str) -> Option<usize> {
+    let at = message.rfind("Line: ")?;
+    let mut numbers = message[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>().ok());
+    let (line, column) = (numbers.next()??, numbers.next()??);
+    let preceding: usize = sql
+        .split('\n')
+        .take(line.checked_sub(1)?)
+        .map(|l| l.chars().count() + 1)
+        .sum();
+    Some(preceding + column)
 }
 
 /// PostgreSQL identifier folding: unquoted names are lower-cased.
@@ -449,11 +473,11 @@ impl Session {
     /// Plans and fully runs a query built by us (DML sources).
     async fn collect_query(&self, sql: &str) -> EngineResult<(SchemaRef, Vec<RecordBatch>)> {
         let mut statements = parse(sql)?;
-        assert_eq!(
-            statements.len(),
-            1,
-            "internal queries are single statements"
-        );
+        if statements.len() != 1 {
+            return Err(EngineError::Internal(format!(
+                "internal query is not one statement: {sql}"
+            )));
+        }
         let plan = self.plan(statements.remove(0)).await?;
         let frame = self.ctx.execute_logical_plan(plan).await?;
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
