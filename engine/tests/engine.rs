@@ -150,3 +150,44 @@ async fn group_commit_shares_fsyncs_between_concurrent_commits() {
     assert_eq!(run(&mut setup, "SELECT * FROM g").await.unwrap(), 200);
     eprintln!("200 commits took {syncs} fsyncs");
 }
+
+#[tokio::test]
+async fn a_full_scan_streams_in_bounded_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), 64 << 20);
+    let mut session = Session::new(engine.clone(), "kimberlite", "kimberlite");
+    run(
+        &mut session,
+        "CREATE TABLE wide (id int PRIMARY KEY, v text)",
+    )
+    .await
+    .unwrap();
+    run(
+        &mut session,
+        "INSERT INTO wide SELECT CAST(value AS int), 'v' FROM generate_series(1, 20000)",
+    )
+    .await
+    .unwrap();
+    let statement = parse("SELECT id, v FROM wide").unwrap().remove(0);
+    let Outcome::Rows { mut stream, .. } = session.execute(statement).await.unwrap() else {
+        panic!("a query returns rows");
+    };
+    let mut batches = 0;
+    let mut rows = 0;
+    let scanned_before = engine.stats.rows_scanned.load(Ordering::Relaxed);
+    while let Some(batch) = stream.try_next().await.unwrap() {
+        assert!(batch.num_rows() <= 8192, "batches are bounded");
+        if batches == 0 {
+            // The first batch arrives before the table has been read.
+            let scanned = engine.stats.rows_scanned.load(Ordering::Relaxed) - scanned_before;
+            assert!(
+                scanned < 20000,
+                "first batch came after reading {scanned} rows"
+            );
+        }
+        batches += 1;
+        rows += batch.num_rows();
+    }
+    assert_eq!(rows, 20000);
+    assert!(batches >= 3);
+}

@@ -20,12 +20,17 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, BinaryArray, Int64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_expr::LexOrdering;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::ExecutionPlan;
 use kimberlite_catalog::{Catalog, TableDef, TableId};
 use kimberlite_consensus::Op;
@@ -255,60 +260,24 @@ impl KimberliteTable {
         values.map(|v| encode_key(v.iter()))
     }
 
-    /// Visible rows: (key, base, row).
-    fn visible_rows(&self, point: Option<Vec<u8>>) -> Vec<(Vec<u8>, Base, Arc<Row>)> {
+    /// The row with primary key `key`, if visible: from the transaction's
+    /// own writes first, else from the snapshot.
+    fn point_lookup(&self, key: Vec<u8>) -> Vec<VisibleRow> {
         let mut rows = Vec::new();
-        let overlay = self.overlay.as_deref();
-        let in_overlay = |key: &[u8]| overlay.is_some_and(|o| o.contains_key(key));
-        match &point {
-            Some(key) => {
-                if !in_overlay(key) {
-                    let state = self.engine.state.read();
-                    if let Some(v) = state
-                        .projections
-                        .table(self.table.id)
-                        .and_then(|t| t.get(key, self.snapshot))
-                    {
-                        rows.push((key.clone(), Base::Existing(v.created_op), v.row.clone()));
-                    }
+        match self.overlay.as_deref().and_then(|o| o.get(&key)) {
+            Some(entry) => {
+                if let Some(row) = &entry.row {
+                    rows.push((key, entry.base, row.clone()));
                 }
             }
             None => {
-                let mut after: Option<Vec<u8>> = None;
-                let mut chunk = Vec::with_capacity(SCAN_CHUNK_ROWS);
-                loop {
-                    chunk.clear();
-                    let last = {
-                        let state = self.engine.state.read();
-                        match state.projections.table(self.table.id) {
-                            Some(t) => t.scan_chunk(
-                                after.as_deref(),
-                                self.snapshot,
-                                SCAN_CHUNK_ROWS,
-                                &mut chunk,
-                            ),
-                            None => None,
-                        }
-                    };
-                    for (key, created_op, row) in chunk.drain(..) {
-                        if !in_overlay(&key) {
-                            rows.push((key, Base::Existing(created_op), row));
-                        }
-                    }
-                    match last {
-                        Some(key) => after = Some(key),
-                        None => break,
-                    }
-                }
-            }
-        }
-        if let Some(overlay) = overlay {
-            for (key, entry) in overlay.iter() {
-                if point.as_ref().is_some_and(|p| p != key) {
-                    continue;
-                }
-                if let Some(row) = &entry.row {
-                    rows.push((key.clone(), entry.base, row.clone()));
+                let state = self.engine.state.read();
+                if let Some(v) = state
+                    .projections
+                    .table(self.table.id)
+                    .and_then(|t| t.get(&key, self.snapshot))
+                {
+                    rows.push((key, Base::Existing(v.created_op), v.row.clone()));
                 }
             }
         }
@@ -358,48 +327,189 @@ impl TableProvider for KimberliteTable {
             Some(p) => p.clone(),
             None => (0..self.schema.fields().len()).collect(),
         };
-        let projected = Arc::new(self.schema.project(&projection)?);
-        let rows = self.visible_rows(self.point_key(filters));
-        let types: Vec<_> = self.table.columns.iter().map(|c| c.sql_type).collect();
-        let data_columns: Vec<usize> = projection
-            .iter()
-            .copied()
-            .filter(|&i| i < column_count)
-            .collect();
-        let mut batches = Vec::new();
-        for chunk in rows.chunks(BATCH_ROWS) {
-            let row_refs: Vec<Arc<Row>> = chunk.iter().map(|(_, _, r)| r.clone()).collect();
-            let mut extra: Vec<ArrayRef> = Vec::new();
-            // Hidden columns come after the data columns in the schema, so
-            // in the projection they follow the data columns too.
-            for &i in projection.iter().filter(|&&i| i >= column_count) {
-                assert!(self.hidden, "hidden columns exist only on the DML target");
-                if i == column_count {
-                    extra.push(Arc::new(BinaryArray::from_iter_values(
-                        chunk.iter().map(|(k, _, _)| k.as_slice()),
-                    )));
-                } else {
-                    extra.push(Arc::new(Int64Array::from_iter_values(
-                        chunk.iter().map(|(_, b, _)| b.to_i64()),
-                    )));
+        // Hidden columns must follow the data columns, as in the schema.
+        if !projection.windows(2).all(|w| w[0] < w[1])
+            && projection.iter().any(|&i| i >= column_count)
+        {
+            return Err(DataFusionError::Internal(
+                "unordered projection over hidden columns".into(),
+            ));
+        }
+        let spec = ScanSpec {
+            engine: self.engine.clone(),
+            table: self.table.clone(),
+            snapshot: self.snapshot,
+            overlay: self.overlay.clone(),
+            hidden: self.hidden,
+            projected: Arc::new(self.schema.project(&projection)?),
+            types: self.table.columns.iter().map(|c| c.sql_type).collect(),
+            data_columns: projection
+                .iter()
+                .copied()
+                .filter(|&i| i < column_count)
+                .collect(),
+            projection,
+        };
+        if let Some(key) = self.point_key(filters) {
+            let rows = self.point_lookup(key);
+            let batch = spec.build_batch(&rows)?;
+            return Ok(MemorySourceConfig::try_new_exec(
+                &[vec![batch]],
+                spec.projected.clone(),
+                None,
+            )?);
+        }
+        let schema = spec.projected.clone();
+        Ok(Arc::new(StreamingTableExec::try_new(
+            schema,
+            vec![Arc::new(spec) as Arc<dyn PartitionStream>],
+            None,
+            Vec::<LexOrdering>::new(),
+            false,
+            None,
+        )?))
+    }
+}
+
+/// Everything a streaming scan needs, owned, so the stream outlives the
+/// planning call.
+struct ScanSpec {
+    engine: Arc<Engine>,
+    table: Arc<TableDef>,
+    snapshot: Op,
+    overlay: Option<TableOverlay>,
+    hidden: bool,
+    projection: Vec<usize>,
+    projected: SchemaRef,
+    types: Vec<kimberlite_catalog::SqlType>,
+    data_columns: Vec<usize>,
+}
+
+impl fmt::Debug for ScanSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ScanSpec({} @ {})", self.table.name, self.snapshot)
+    }
+}
+
+type VisibleRow = (Vec<u8>, Base, Arc<Row>);
+
+impl ScanSpec {
+    /// One Arrow batch of `rows`, projected, hidden columns last.
+    fn build_batch(&self, rows: &[VisibleRow]) -> DfResult<RecordBatch> {
+        let column_count = self.table.columns.len();
+        let row_refs: Vec<Arc<Row>> = rows.iter().map(|(_, _, r)| r.clone()).collect();
+        let mut extra: Vec<ArrayRef> = Vec::new();
+        for &i in self.projection.iter().filter(|&&i| i >= column_count) {
+            assert!(self.hidden, "hidden columns exist only on the DML target");
+            if i == column_count {
+                extra.push(Arc::new(BinaryArray::from_iter_values(
+                    rows.iter().map(|(k, _, _)| k.as_slice()),
+                )));
+            } else {
+                extra.push(Arc::new(Int64Array::from_iter_values(
+                    rows.iter().map(|(_, b, _)| b.to_i64()),
+                )));
+            }
+        }
+        rows_to_batch(
+            self.projected.clone(),
+            &self.types,
+            &self.data_columns,
+            &row_refs,
+            extra,
+        )
+        .map_err(|e| DataFusionError::External(Box::new(e)))
+    }
+
+    /// The next batch: committed rows in key order (skipping keys the
+    /// transaction overwrote), then the transaction's own rows.
+    fn next_batch(&self, cursor: &mut ScanCursor) -> Option<DfResult<RecordBatch>> {
+        let overlay = self.overlay.as_deref();
+        let mut rows: Vec<VisibleRow> = Vec::with_capacity(BATCH_ROWS);
+        let mut chunk = Vec::with_capacity(SCAN_CHUNK_ROWS);
+        while !cursor.base_done && rows.len() < BATCH_ROWS {
+            chunk.clear();
+            let last = {
+                let state = self.engine.state.read();
+                match state.projections.table(self.table.id) {
+                    Some(t) => t.scan_chunk(
+                        cursor.after.as_deref(),
+                        self.snapshot,
+                        SCAN_CHUNK_ROWS,
+                        &mut chunk,
+                    ),
+                    None => None,
+                }
+            };
+            for (key, created_op, row) in chunk.drain(..) {
+                if !overlay.is_some_and(|o| o.contains_key(&key)) {
+                    rows.push((key, Base::Existing(created_op), row));
                 }
             }
-            // Hidden columns must follow the data columns, as in the schema.
-            let sorted = projection.windows(2).all(|w| w[0] < w[1]);
-            let batch = if sorted || projection.iter().all(|&i| i < column_count) {
-                rows_to_batch(projected.clone(), &types, &data_columns, &row_refs, extra)
-            } else {
-                return Err(DataFusionError::Internal(
-                    "unordered projection over hidden columns".into(),
-                ));
+            match last {
+                Some(key) => cursor.after = Some(key),
+                None => cursor.base_done = true,
             }
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-            batches.push(batch);
         }
-        Ok(MemorySourceConfig::try_new_exec(
-            &[batches],
-            projected,
-            None,
-        )?)
+        if rows.is_empty() && !cursor.overlay_done {
+            cursor.overlay_done = true;
+            if let Some(overlay) = overlay {
+                rows.extend(overlay.iter().filter_map(|(key, entry)| {
+                    entry
+                        .row
+                        .as_ref()
+                        .map(|row| (key.clone(), entry.base, row.clone()))
+                }));
+            }
+        }
+        if rows.is_empty() {
+            return None;
+        }
+        self.engine
+            .stats
+            .rows_scanned
+            .fetch_add(rows.len() as u64, Ordering::Relaxed);
+        Some(self.build_batch(&rows))
+    }
+}
+
+/// Where a streaming scan is.
+#[derive(Default)]
+struct ScanCursor {
+    after: Option<Vec<u8>>,
+    base_done: bool,
+    overlay_done: bool,
+}
+
+impl PartitionStream for ScanSpec {
+    fn schema(&self) -> &SchemaRef {
+        &self.projected
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let spec = ScanSpec {
+            engine: self.engine.clone(),
+            table: self.table.clone(),
+            snapshot: self.snapshot,
+            overlay: self.overlay.clone(),
+            hidden: self.hidden,
+            projection: self.projection.clone(),
+            projected: self.projected.clone(),
+            types: self.types.clone(),
+            data_columns: self.data_columns.clone(),
+        };
+        let stream = futures::stream::unfold(
+            (spec, ScanCursor::default()),
+            |(spec, mut cursor)| async move {
+                // Yield between batches so a long scan never starves other tasks.
+                tokio::task::yield_now().await;
+                spec.next_batch(&mut cursor)
+                    .map(|batch| (batch, (spec, cursor)))
+            },
+        );
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.projected.clone(),
+            stream,
+        ))
     }
 }
