@@ -400,6 +400,13 @@ impl Session {
     }
 
     /// Sets the read scope for the statement about to be planned.
+    /// Drops the statement's read scope once planning is done, so the
+    /// transaction's overlays are not shared (a shared overlay is copied on
+    /// the next write).
+    fn clear_scope(&self) {
+        self.scope.lock().take();
+    }
+
     fn set_scope(&self, dml_target: Option<Arc<kimberlite_catalog::TableDef>>) -> ReadScope {
         let snapshot = self.engine.snapshot();
         let catalog = self.statement_catalog(snapshot);
@@ -446,7 +453,9 @@ impl Session {
             &Arc::new(frame.schema().as_arrow().clone()),
             names.as_deref(),
         );
-        let stream = frame.execute_stream().await?;
+        let stream = frame.execute_stream().await;
+        self.clear_scope();
+        let stream = stream?;
         let timed: futures::stream::BoxStream<'static, _> = match self.settings.statement_timeout()
         {
             Some(limit) => deadline::Deadline::new(stream, limit).boxed(),
@@ -481,14 +490,18 @@ impl Session {
         let plan = self.plan(statements.remove(0)).await?;
         let frame = self.ctx.execute_logical_plan(plan).await?;
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        Ok((schema, frame.collect().await?))
+        let batches = frame.collect().await;
+        self.clear_scope();
+        Ok((schema, batches?))
     }
 
     /// Plans `statement` without running it, for Describe: the result
     /// schema (None for statements that return no rows) and the types
     /// DataFusion inferred for `$n` placeholders.
     pub async fn describe(&mut self, statement: &Statement) -> EngineResult<params::Description> {
-        params::describe(self, statement).await
+        let description = params::describe(self, statement).await;
+        self.clear_scope();
+        description
     }
 }
 
