@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use futures::{stream, Sink, StreamExt, TryStreamExt};
+use futures::{stream, Sink, SinkExt, StreamExt, TryStreamExt};
 use kimberlite_engine::sql::params::{placeholder_count, ParamValue};
 use kimberlite_engine::sql::{self, Outcome, Session, TxnStatus};
 use kimberlite_engine::{Engine, EngineError};
@@ -52,6 +52,21 @@ fn error_info(error: &EngineError) -> ErrorInfo {
     info.detail = error.detail();
     info.position = error.position().map(|p| p.to_string());
     info
+}
+
+/// Sends the notices the last statement queued.
+async fn send_notices<C>(client: &mut C, session: &mut Session) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for (severity, code, message) in session.take_notices() {
+        let info = ErrorInfo::new(severity.into(), code.into(), message);
+        client
+            .feed(PgWireBackendMessage::NoticeResponse(info.into()))
+            .await?;
+    }
+    Ok(())
 }
 
 /// A statement prepared by Parse.
@@ -247,7 +262,9 @@ impl SimpleQueryHandler for QueryHandler {
                 session.begin_implicit_block();
             }
             let before = session.txn_status();
-            match session.execute(statement).await {
+            let result = session.execute(statement).await;
+            send_notices(client, &mut session).await?;
+            match result {
                 Ok(Outcome::Rows { schema, stream }) if multi => {
                     // Later statements and the block's commit must not run
                     // before this result is known to have succeeded.
@@ -431,7 +448,9 @@ impl ExtendedQueryHandler for QueryHandler {
         let statement = sql::params::bind(&prepared.statement.0, &prepared.param_oids, &values)
             .map_err(to_wire_error)?;
         let before = session.txn_status();
-        let outcome = session.execute(statement).await.map_err(to_wire_error)?;
+        let result = session.execute(statement).await;
+        send_notices(client, &mut session).await?;
+        let outcome = result.map_err(to_wire_error)?;
         let after = session.txn_status();
         Ok(respond(
             outcome,

@@ -55,6 +55,11 @@ pub async fn create_table(session: &mut Session, create: CreateTable) -> EngineR
     let snapshot = session.engine.snapshot();
     if session.statement_catalog(snapshot).table(&name).is_some() {
         if create.if_not_exists {
+            session.notice(
+                "NOTICE",
+                "42P07",
+                format!("relation \"{name}\" already exists, skipping"),
+            );
             return Ok(Outcome::Command {
                 tag: "CREATE TABLE".into(),
             });
@@ -165,7 +170,11 @@ pub fn drop(
                 catalog_change(session, CatalogChange::DropTable { id })?;
             }
             None if if_exists => {
-                tracing::debug!(table = %name, "DROP TABLE IF EXISTS of a missing table");
+                session.notice(
+                    "NOTICE",
+                    "00000",
+                    format!("table \"{name}\" does not exist, skipping"),
+                );
             }
             None => return Err(EngineError::UndefinedTable(name)),
         }

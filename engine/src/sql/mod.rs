@@ -190,6 +190,8 @@ pub struct Session {
     user: String,
     /// Set by a result stream that failed after `execute` returned.
     stream_failed: Arc<std::sync::atomic::AtomicBool>,
+    /// NOTICE/WARNING messages for the client: (severity, SQLSTATE, text).
+    notices: Vec<(&'static str, &'static str, String)>,
 }
 
 impl Session {
@@ -217,6 +219,7 @@ impl Session {
             settings: Settings::new(),
             user: user.to_string(),
             stream_failed: Default::default(),
+            notices: Vec::new(),
         }
     }
 
@@ -317,6 +320,16 @@ impl Session {
         Ok(())
     }
 
+    /// Queues a notice for the client (sent before the statement's result).
+    pub(crate) fn notice(&mut self, severity: &'static str, code: &'static str, message: String) {
+        self.notices.push((severity, code, message));
+    }
+
+    /// Takes the notices the last statement produced.
+    pub fn take_notices(&mut self) -> Vec<(&'static str, &'static str, String)> {
+        std::mem::take(&mut self.notices)
+    }
+
     /// Records that the statement just run failed after `execute`
     /// returned (while its rows were read): an explicit block becomes
     /// aborted, an implicit one is discarded.
@@ -332,8 +345,11 @@ impl Session {
     fn begin(&mut self) -> Outcome {
         match &mut self.txn {
             Some(txn) if txn.explicit => {
-                // PostgreSQL warns and carries on.
-                tracing::debug!("BEGIN inside a transaction block");
+                self.notices.push((
+                    "WARNING",
+                    "25001",
+                    "there is already a transaction in progress".into(),
+                ));
             }
             // BEGIN inside a multi-statement query turns its implicit block
             // into a regular transaction block, earlier statements included.
@@ -347,6 +363,11 @@ impl Session {
 
     async fn commit(&mut self) -> EngineResult<Outcome> {
         let Some(txn) = self.txn.take() else {
+            self.notices.push((
+                "WARNING",
+                "25P01",
+                "there is no transaction in progress".into(),
+            ));
             return Ok(Outcome::Command {
                 tag: "COMMIT".into(),
             });
