@@ -32,7 +32,7 @@ async fn connections_beyond_the_limit_get_53300_and_slots_free_up() {
     held[0].batch_execute("SELECT 1").await.unwrap();
     drop(held.pop());
     let mut again = None;
-    for _ in 0..50 {
+    for _ in 0..500 {
         if let Ok(client) = connect(&server.conn_str()).await {
             again = Some(client);
             break;
