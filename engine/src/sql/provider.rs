@@ -373,6 +373,7 @@ impl TableProvider for KimberliteTable {
 
 /// Everything a streaming scan needs, owned, so the stream outlives the
 /// planning call.
+#[derive(Clone)]
 struct ScanSpec {
     engine: Arc<Engine>,
     table: Arc<TableDef>,
@@ -487,17 +488,7 @@ impl PartitionStream for ScanSpec {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let spec = ScanSpec {
-            engine: self.engine.clone(),
-            table: self.table.clone(),
-            snapshot: self.snapshot,
-            overlay: self.overlay.clone(),
-            hidden: self.hidden,
-            projection: self.projection.clone(),
-            projected: self.projected.clone(),
-            types: self.types.clone(),
-            data_columns: self.data_columns.clone(),
-        };
+        let spec = self.clone();
         let stream = futures::stream::unfold(
             (spec, ScanCursor::default()),
             |(spec, mut cursor)| async move {
