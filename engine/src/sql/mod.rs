@@ -257,7 +257,13 @@ impl Session {
             Statement::Rollback {
                 savepoint: None, ..
             } => {
-                self.txn = None;
+                if self.txn.take().is_none() {
+                    self.notice(
+                        "WARNING",
+                        "25P01",
+                        "there is no transaction in progress".into(),
+                    );
+                }
                 return Ok(Outcome::Command {
                     tag: "ROLLBACK".into(),
                 });
