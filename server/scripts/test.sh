@@ -34,8 +34,9 @@ else
 fi
 
 step "psycopg 3 tests"
-[ -x target/debug/kimberlite ] || cargo build -q -p kimberlite-server
-KIMBERLITE_BIN="$root/target/debug/kimberlite" .venv/bin/python -m pytest -q server/tests/python
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+[ -x "$target_dir/debug/kimberlite" ] || cargo build -q -p kimberlite-server
+KIMBERLITE_BIN="$target_dir/debug/kimberlite" .venv/bin/python -m pytest -q server/tests/python
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
