@@ -40,6 +40,7 @@ use parking_lot::RwLock;
 pub use error::{EngineError, EngineResult};
 use kernel::{Command, KernelState, TxnCommand};
 use log::frame::{FrameKind, FRAME_PAYLOAD_BYTES_MAX};
+use log::storage::{DirStorage, Storage};
 use log::{Log, LogConfig, RecoveryReport};
 
 /// The database id of the one database served today.
@@ -115,13 +116,23 @@ impl Engine {
     /// Opens the data directory, replaying the log into fresh projections.
     pub fn open(config: EngineConfig, clock: Arc<dyn Clock>) -> EngineResult<Arc<Engine>> {
         std::fs::create_dir_all(&config.data_dir)?;
+        let storage = Arc::new(DirStorage::open(config.data_dir.join("log"))?);
+        Engine::open_on(config, storage, clock)
+    }
+
+    /// Opens the engine with its log on `storage` (a real directory, or the
+    /// simulated disk of the crash tests).
+    pub fn open_on(
+        config: EngineConfig,
+        storage: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+    ) -> EngineResult<Arc<Engine>> {
         let mut state = KernelState::default();
         let mut parts: Option<(Op, Vec<u8>)> = None;
         let log_config = LogConfig {
-            dir: config.data_dir.join("log"),
             segment_bytes_max: config.segment_bytes_max,
         };
-        let (log, recovery) = Log::open(log_config, |header, payload| {
+        let (log, recovery) = Log::open(log_config, storage, |header, payload| {
             let command_bytes = match header.kind {
                 FrameKind::Command => {
                     parts = None;
@@ -230,7 +241,7 @@ impl Engine {
         self.row_id_next.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Counters of the replica: (fsyncs, commits).
+    /// Counters of the replica: (group commits, i.e. sync rounds; ops committed).
     pub fn sync_stats(&self) -> (u64, u64) {
         let s = self.replica.stats();
         (
@@ -241,9 +252,10 @@ impl Engine {
 
     /// Every counter by name, for the `kimberlite_stats` system view.
     pub fn counters(&self) -> Vec<(&'static str, u64)> {
-        let (fsyncs, commits) = self.sync_stats();
+        let (group_commits, commits) = self.sync_stats();
         vec![
-            ("fsyncs", fsyncs),
+            ("fsyncs", self.replica.storage().fsyncs()),
+            ("group_commits", group_commits),
             ("log_ops_committed", commits),
             ("log_bytes_written", self.log_bytes_written()),
             (

@@ -3,53 +3,54 @@
 //! Every state change is a frame in one ordered log (see [`frame`] for the
 //! layout). Frames are appended to segment files named by the first op they
 //! hold (`00000000000000000001.klog`); a segment rotates once it passes
-//! `segment_bytes_max`.
+//! `segment_bytes_max`. All file access goes through [`storage::Storage`],
+//! so the crash tests can run the same code on a disk that forgets unsynced
+//! writes ([`sim::SimStorage`]).
 //!
 //! ## Group commit
 //!
 //! [`Log::append`] only encodes the frame and queues it in memory. The
-//! replica's flusher calls [`Log::sync`], which writes everything queued and
-//! fsyncs once: all commits that arrived while the previous fsync ran share
-//! the next one. Nothing is acknowledged before the sync that covers it.
+//! replica's flusher calls [`Log::sync`], which writes everything queued,
+//! fsyncs the segment once, then records the new durable watermark and
+//! fsyncs that: all commits that arrived while the previous sync ran share
+//! the next one. Nothing is acknowledged before `sync` returns.
+//!
+//! ```text
+//!   append ─► pending ──sync──► write segment ─► fsync ─► write watermark ─► fsync ─► ack
+//! ```
 //!
 //! ## Recovery
 //!
-//! [`Log::open`] reads every segment in order and checks each frame's CRC,
-//! op continuity and `prev_hash`. The decision table (also in
-//! `docs/design/0002-recovery-decisions.md`):
-//!
-//! | where the first bad frame is                          | decision          |
-//! |-------------------------------------------------------|-------------------|
-//! | last segment, nothing valid after it (torn tail)      | truncate, warn    |
-//! | last segment, a valid later frame follows             | refuse to start   |
-//! | an earlier segment                                    | refuse to start   |
-//! | CRC fine but op or `prev_hash` does not continue      | refuse to start   |
-//!
-//! A torn tail can only hold frames that were never fsynced, hence never
-//! acknowledged; anything else is damage to acknowledged data, and guessing
-//! would silently drop a commit.
+//! [`Log::open`] reads the watermark, scans every segment in order checking
+//! each frame's CRC, op continuity and `prev_hash`, and lets
+//! [`recovery::decide`] choose: open, truncate a never-acknowledged tail, or
+//! refuse to start naming segment, offset and op.
 
 pub mod frame;
+pub mod recovery;
+pub mod sim;
+pub mod storage;
+pub mod watermark;
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use kimberlite_consensus::{EntryMeta, LogStorage, Op, StorageError};
 use parking_lot::Mutex;
 
 use crate::error::{EngineError, EngineResult};
 use frame::{FrameHeader, FrameKind};
+use recovery::{Damage, Decision, ScanEnd};
+use storage::Storage;
+use watermark::{Watermark, WatermarkRead, WATERMARK_FILE};
 
 /// Default size at which a segment rotates.
 pub const SEGMENT_BYTES_MAX_DEFAULT: u64 = 64 << 20;
-const SEGMENT_SUFFIX: &str = "klog";
+const SEGMENT_SUFFIX: &str = ".klog";
 
 /// Log configuration.
 #[derive(Debug, Clone)]
 pub struct LogConfig {
-    pub dir: PathBuf,
     pub segment_bytes_max: u64,
 }
 
@@ -58,8 +59,12 @@ pub struct LogConfig {
 pub struct RecoveryReport {
     pub frames: u64,
     pub segments: usize,
-    /// Bytes cut from a torn tail, if any.
+    /// The acknowledged-op watermark found on disk.
+    pub watermark_op: Op,
+    /// Bytes cut from a never-acknowledged tail, if any.
     pub truncated_bytes: u64,
+    /// Why the tail was cut (segment, offset, op, damage).
+    pub truncated_at: Option<String>,
 }
 
 struct Pending {
@@ -68,154 +73,261 @@ struct Pending {
 }
 
 struct Writer {
-    file: File,
+    segment: String,
     segment_bytes: u64,
     durable_op: Op,
+    watermark: Watermark,
 }
 
 /// The segmented, hash-chained log. Implements the consensus storage trait.
 ///
 /// Invariants: frames reach disk in op order; `durable_op` never exceeds
 /// `last_op`; the frame queued for op n carries the hash of the frame for
-/// op n-1.
+/// op n-1; the watermark on disk never exceeds the ops fsynced in segments,
+/// and `sync` returns only after the watermark covering its ops is durable.
 pub struct Log {
     config: LogConfig,
+    storage: Arc<dyn Storage>,
     pending: Mutex<Pending>,
     writer: Mutex<Writer>,
     last_op: AtomicU64,
     bytes_written: AtomicU64,
+    fsyncs: AtomicU64,
 }
 
-fn segment_path(dir: &Path, first_op: Op) -> PathBuf {
-    dir.join(format!("{first_op:020}.{SEGMENT_SUFFIX}"))
+fn segment_name(first_op: Op) -> String {
+    format!("{first_op:020}{SEGMENT_SUFFIX}")
 }
 
-fn list_segments(dir: &Path) -> EngineResult<Vec<(Op, PathBuf)>> {
+/// The segments in the directory, by first op. Unknown `.klog` names refuse.
+pub fn list_segments(storage: &dyn Storage) -> EngineResult<Vec<(Op, String)>> {
     let mut segments = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.extension().and_then(|e| e.to_str()) != Some(SEGMENT_SUFFIX) {
+    for name in storage.list()? {
+        let Some(stem) = name.strip_suffix(SEGMENT_SUFFIX) else {
             continue;
-        }
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        };
         let first_op: Op = stem.parse().map_err(|_| {
             EngineError::Corrupted(format!(
-                "unexpected file in log directory: {}",
-                path.display()
+                "unexpected file {name} in log directory {}",
+                storage.describe()
             ))
         })?;
-        segments.push((first_op, path));
+        segments.push((first_op, name));
     }
     segments.sort();
     Ok(segments)
 }
 
-fn fsync_dir(dir: &Path) -> EngineResult<()> {
-    File::open(dir)?.sync_all()?;
-    Ok(())
+fn io_error(error: std::io::Error) -> StorageError {
+    StorageError::Io(error)
+}
+
+/// Where the scan stopped, for messages and truncation.
+struct StopPoint {
+    segment_index: usize,
+    segment: String,
+    offset: u64,
 }
 
 impl Log {
-    /// Opens (or creates) the log in `config.dir`, recovering it and calling
+    /// Opens (or creates) the log on `storage`, recovering it and calling
     /// `on_frame` for every valid frame in op order.
     pub fn open(
         config: LogConfig,
+        storage: Arc<dyn Storage>,
         mut on_frame: impl FnMut(&FrameHeader, &[u8]) -> EngineResult<()>,
     ) -> EngineResult<(Log, RecoveryReport)> {
-        fs::create_dir_all(&config.dir)?;
-        let segments = list_segments(&config.dir)?;
+        let segments = list_segments(storage.as_ref())?;
+        let names = storage.list()?;
+        let watermark_bytes = if names.iter().any(|n| n == WATERMARK_FILE) {
+            Some(storage.read(WATERMARK_FILE)?)
+        } else {
+            None
+        };
+        let watermark = watermark::read(watermark_bytes.as_deref());
+        let mark = match watermark {
+            WatermarkRead::Valid(mark) => Some(mark),
+            _ => None,
+        };
         let mut report = RecoveryReport {
             segments: segments.len(),
+            watermark_op: mark.map(|m| m.op).unwrap_or(0),
             ..Default::default()
         };
+        let mut has_frames = false;
         let mut last_op: Op = 0;
         let mut last_hash = [0u8; 32];
-        let mut tail: Option<(PathBuf, u64)> = None;
+        let mut end = ScanEnd::Clean { last_op: 0 };
+        let mut stop: Option<StopPoint> = None;
 
-        for (index, (first_op, path)) in segments.iter().enumerate() {
-            let is_last = index + 1 == segments.len();
-            let mut bytes = Vec::new();
-            File::open(path)?.read_to_end(&mut bytes)?;
+        'segments: for (index, (first_op, name)) in segments.iter().enumerate() {
+            let bytes = storage.read(name)?;
+            has_frames |= !bytes.is_empty();
+            let stop_here = |offset: usize| StopPoint {
+                segment_index: index,
+                segment: name.clone(),
+                offset: offset as u64,
+            };
             if !bytes.is_empty() && *first_op != last_op + 1 {
-                return Err(EngineError::Corrupted(format!(
-                    "segment {} starts at op {first_op}, expected op {}",
-                    path.display(),
-                    last_op + 1
-                )));
+                end = ScanEnd::Bad {
+                    op: last_op + 1,
+                    damage: Damage::SegmentGap,
+                };
+                stop = Some(stop_here(0));
+                break;
             }
             let mut offset = 0usize;
             while offset < bytes.len() {
-                match frame::decode(&bytes[offset..]) {
-                    Ok((header, len)) => {
+                let damage = match frame::decode(&bytes[offset..]) {
+                    Err(error) => Some(Damage::Frame(error)),
+                    Ok((header, _))
+                        if header.op != last_op + 1 || header.prev_hash != last_hash =>
+                    {
+                        Some(Damage::ChainBreak)
+                    }
+                    Ok((_, len)) => {
                         let stored = &bytes[offset..offset + len];
-                        if header.op != last_op + 1 || header.prev_hash != last_hash {
-                            return Err(EngineError::Corrupted(format!(
-                                "hash chain broken in segment {} at offset {offset}: frame op {} \
-                                 does not continue op {last_op}",
-                                path.display(),
-                                header.op
-                            )));
+                        let hash = frame::hash(stored);
+                        match mark {
+                            Some(m) if m.op == last_op + 1 && m.head_hash != hash => {
+                                Some(Damage::HeadMismatch)
+                            }
+                            _ => None,
                         }
-                        on_frame(&header, frame::payload(stored))?;
-                        last_hash = frame::hash(stored);
-                        last_op = header.op;
-                        report.frames += 1;
-                        offset += len;
                     }
-                    Err(error) => {
-                        let damage_followed_by_data = (offset + 1..bytes.len())
-                            .any(|at| matches!(frame::decode(&bytes[at..]), Ok((h, _)) if h.op > last_op));
-                        if !is_last || damage_followed_by_data {
-                            return Err(EngineError::Corrupted(format!(
-                                "damaged frame ({error:?}) in segment {} at offset {offset}, \
-                                 expected op {}; acknowledged data follows, refusing to start",
-                                path.display(),
-                                last_op + 1
-                            )));
-                        }
-                        let cut = (bytes.len() - offset) as u64;
-                        tracing::warn!(
-                            segment = %path.display(),
-                            offset,
-                            bytes = cut,
-                            "truncating torn, never-acknowledged log tail"
-                        );
-                        report.truncated_bytes = cut;
-                        let file = OpenOptions::new().write(true).open(path)?;
-                        file.set_len(offset as u64)?;
-                        file.sync_all()?;
-                        break;
-                    }
+                };
+                if let Some(damage) = damage {
+                    end = ScanEnd::Bad {
+                        op: last_op + 1,
+                        damage,
+                    };
+                    stop = Some(stop_here(offset));
+                    break 'segments;
                 }
+                let (header, len) = frame::decode(&bytes[offset..]).expect("checked above");
+                let stored = &bytes[offset..offset + len];
+                on_frame(&header, frame::payload(stored))?;
+                last_hash = frame::hash(stored);
+                last_op = header.op;
+                report.frames += 1;
+                offset += len;
             }
-            if is_last {
-                tail = Some((path.clone(), (offset as u64).min(bytes.len() as u64)));
-            }
+            end = ScanEnd::Clean { last_op };
         }
 
-        let (path, segment_bytes) = match tail {
-            Some(tail) => tail,
+        let decision = recovery::decide(watermark, has_frames, &end);
+        let describe_stop = |stop: &Option<StopPoint>| match (stop, &end) {
+            (Some(s), ScanEnd::Bad { op, damage }) => format!(
+                "segment {} in {} at offset {}, op {op} ({damage:?})",
+                s.segment,
+                storage.describe(),
+                s.offset
+            ),
+            _ => format!("log in {} ends at op {last_op}", storage.describe()),
+        };
+        let mut watermark_next = mark;
+        match decision {
+            Decision::Refuse(why) => {
+                return Err(EngineError::Corrupted(format!(
+                    "refusing to start: {}; acknowledged watermark op {}, {}",
+                    why.explain(),
+                    report.watermark_op,
+                    describe_stop(&stop)
+                )));
+            }
+            Decision::Fresh => {
+                let first = Watermark {
+                    seq: 1,
+                    op: 0,
+                    head_hash: [0; 32],
+                };
+                if !names.iter().any(|n| n == WATERMARK_FILE) {
+                    storage.create(WATERMARK_FILE)?;
+                }
+                storage.write_at(WATERMARK_FILE, first.slot_offset(), &first.encode())?;
+                storage.sync(WATERMARK_FILE)?;
+                storage.sync_dir()?;
+                watermark_next = Some(first);
+            }
+            Decision::TruncateTail => {
+                let point = stop.as_ref().expect("a bad scan has a stop point");
+                let message = describe_stop(&stop);
+                let mut cut = 0u64;
+                for (index, (_, name)) in segments.iter().enumerate().skip(point.segment_index) {
+                    let len = storage.read(name)?.len() as u64;
+                    if index == point.segment_index && point.offset > 0 {
+                        cut += len - point.offset;
+                        storage.truncate(name, point.offset)?;
+                        storage.sync(name)?;
+                    } else {
+                        cut += len;
+                        storage.remove(name)?;
+                    }
+                }
+                storage.sync_dir()?;
+                tracing::warn!(at = %message, bytes = cut, "truncated a torn, never-acknowledged log tail");
+                report.truncated_bytes = cut;
+                report.truncated_at = Some(message);
+            }
+            Decision::Open => {}
+        }
+
+        let mut segments = list_segments(storage.as_ref())?;
+        // An empty tail segment must be named for the next op (a leftover
+        // from a rotation cut short is not).
+        if let Some((first_op, name)) = segments.last().cloned() {
+            if first_op != last_op + 1 && storage.read(&name)?.is_empty() {
+                storage.remove(&name)?;
+                storage.sync_dir()?;
+                segments.pop();
+            }
+        }
+        let (segment, segment_bytes) = match segments.last() {
+            Some((_, name)) => (name.clone(), storage.read(name)?.len() as u64),
             None => {
-                let path = segment_path(&config.dir, last_op + 1);
-                File::create(&path)?.sync_all()?;
-                fsync_dir(&config.dir)?;
-                (path, 0)
+                let name = segment_name(last_op + 1);
+                storage.create(&name)?;
+                storage.sync(&name)?;
+                storage.sync_dir()?;
+                (name, 0)
             }
         };
-        let file = OpenOptions::new().append(true).open(&path)?;
+        let mut watermark_now = watermark_next.expect("every non-refused decision has a watermark");
+        if last_op > watermark_now.op {
+            // Frames that were durable but never acknowledged: from now on
+            // they are served, so they become acknowledged-able.
+            watermark_now = Watermark {
+                seq: watermark_now.seq + 1,
+                op: last_op,
+                head_hash: last_hash,
+            };
+            storage.write_at(
+                WATERMARK_FILE,
+                watermark_now.slot_offset(),
+                &watermark_now.encode(),
+            )?;
+            storage.sync(WATERMARK_FILE)?;
+        }
+        assert!(
+            watermark_now.op == last_op,
+            "watermark must equal the recovered head"
+        );
         let log = Log {
             config,
+            storage,
             pending: Mutex::new(Pending {
                 frames: Vec::new(),
                 last_hash,
             }),
             writer: Mutex::new(Writer {
-                file,
+                segment,
                 segment_bytes,
                 durable_op: last_op,
+                watermark: watermark_now,
             }),
             last_op: AtomicU64::new(last_op),
             bytes_written: AtomicU64::new(0),
+            fsyncs: AtomicU64::new(0),
         };
         Ok((log, report))
     }
@@ -225,9 +337,26 @@ impl Log {
         self.bytes_written.load(Ordering::Relaxed)
     }
 
+    /// fsyncs issued since open (segments and watermark).
+    pub fn fsyncs(&self) -> u64 {
+        self.fsyncs.load(Ordering::Relaxed)
+    }
+
     /// The hash of the newest frame (the chain head).
     pub fn head_hash(&self) -> [u8; 32] {
         self.pending.lock().last_hash
+    }
+
+    /// The highest op whose watermark is durable: every acknowledged op is
+    /// at or below it.
+    pub fn durable_op(&self) -> Op {
+        self.writer.lock().durable_op
+    }
+
+    fn fsync(&self, name: &str) -> Result<(), StorageError> {
+        self.storage.sync(name).map_err(io_error)?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -263,27 +392,28 @@ impl LogStorage for Log {
 
     fn sync(&self) -> Result<Op, StorageError> {
         let mut writer = self.writer.lock();
-        let frames = std::mem::take(&mut self.pending.lock().frames);
+        // Frames and the hash of the newest one, taken together.
+        let (frames, head_hash) = {
+            let mut pending = self.pending.lock();
+            (std::mem::take(&mut pending.frames), pending.last_hash)
+        };
         let Some(&(last, _)) = frames.last() else {
             return Ok(writer.durable_op);
         };
         let mut batch: Vec<u8> = Vec::new();
         for (op, bytes) in frames {
-            if writer.segment_bytes > 0
-                && writer.segment_bytes + batch.len() as u64 >= self.config.segment_bytes_max
-            {
-                writer.file.write_all(&batch)?;
-                writer.file.sync_data()?;
+            // `segment_bytes` counts the batch not yet written, too.
+            if writer.segment_bytes >= self.config.segment_bytes_max {
+                let at = writer.segment_bytes - batch.len() as u64;
+                self.storage
+                    .write_at(&writer.segment, at, &batch)
+                    .map_err(io_error)?;
+                self.fsync(&writer.segment)?;
                 batch.clear();
-                let path = segment_path(&self.config.dir, op);
-                writer.file = OpenOptions::new()
-                    .create_new(true)
-                    .append(true)
-                    .open(&path)?;
-                fsync_dir(&self.config.dir).map_err(|e| match e {
-                    EngineError::Io(io) => StorageError::Io(io),
-                    other => StorageError::Rejected(other.to_string()),
-                })?;
+                let name = segment_name(op);
+                self.storage.create(&name).map_err(io_error)?;
+                self.storage.sync_dir().map_err(io_error)?;
+                writer.segment = name;
                 writer.segment_bytes = 0;
             }
             writer.segment_bytes += bytes.len() as u64;
@@ -291,8 +421,22 @@ impl LogStorage for Log {
                 .fetch_add(bytes.len() as u64, Ordering::Relaxed);
             batch.extend_from_slice(&bytes);
         }
-        writer.file.write_all(&batch)?;
-        writer.file.sync_data()?;
+        let at = writer.segment_bytes - batch.len() as u64;
+        self.storage
+            .write_at(&writer.segment, at, &batch)
+            .map_err(io_error)?;
+        self.fsync(&writer.segment)?;
+        // Only now may these ops be acknowledged: record that durably.
+        let next = Watermark {
+            seq: writer.watermark.seq + 1,
+            op: last,
+            head_hash,
+        };
+        self.storage
+            .write_at(WATERMARK_FILE, next.slot_offset(), &next.encode())
+            .map_err(io_error)?;
+        self.fsync(WATERMARK_FILE)?;
+        writer.watermark = next;
         writer.durable_op = last;
         Ok(last)
     }
