@@ -69,6 +69,10 @@ pub enum EngineError {
     ProgramLimitExceeded(String),
     #[error("{0}")]
     InvalidAuthorization(String),
+    /// The statement needed more memory than `statement_memory_bytes_max`.
+    /// The detail says which operator asked.
+    #[error("out of memory")]
+    OutOfMemory(String),
     #[error("canceling statement due to user request")]
     QueryCanceled,
     #[error("canceling statement due to statement timeout")]
@@ -117,6 +121,7 @@ impl EngineError {
             EngineError::InFailedTransaction => "25P02",
             EngineError::ProgramLimitExceeded(_) => "54000",
             EngineError::InvalidAuthorization(_) => "28000",
+            EngineError::OutOfMemory(_) => "53200",
             EngineError::QueryCanceled => "57014",
             EngineError::StatementTimeout => "57014",
             EngineError::Replication(_) => "58030",
@@ -139,6 +144,7 @@ impl EngineError {
     pub fn detail(&self) -> Option<String> {
         match self {
             EngineError::UniqueViolation { detail, .. } => Some(detail.clone()),
+            EngineError::OutOfMemory(detail) => Some(detail.clone()),
             _ => None,
         }
     }

@@ -64,6 +64,9 @@ impl Clock for SystemClock {
     }
 }
 
+/// Default for [`EngineConfig::statement_memory_bytes_max`].
+pub const STATEMENT_MEMORY_BYTES_MAX_DEFAULT: usize = 256 << 20;
+
 /// Engine configuration.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -71,6 +74,9 @@ pub struct EngineConfig {
     pub segment_bytes_max: u64,
     /// Largest encoded transaction; beyond it COMMIT fails with 54000.
     pub txn_bytes_max: usize,
+    /// Memory one statement's operators (sorts, hash tables, joins) may
+    /// reserve; beyond it the statement fails with 53200.
+    pub statement_memory_bytes_max: usize,
 }
 
 impl EngineConfig {
@@ -79,6 +85,7 @@ impl EngineConfig {
             data_dir: data_dir.into(),
             segment_bytes_max: log::SEGMENT_BYTES_MAX_DEFAULT,
             txn_bytes_max: 64 << 20,
+            statement_memory_bytes_max: STATEMENT_MEMORY_BYTES_MAX_DEFAULT,
         }
     }
 }
@@ -103,10 +110,6 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     pub stats: EngineStats,
     recovery: RecoveryReport,
-    /// DataFusion's runtime, shared by every session. Spilling to disk is
-    /// disabled: nothing a query touches may land outside the data
-    /// directory unencrypted.
-    pub(crate) runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
 }
 
 /// Payload prefix of a spanning command's frames: the op of its first part.
@@ -182,13 +185,6 @@ impl Engine {
             "log recovered"
         );
         let replica = SoloReplica::start(log);
-        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
-            .with_disk_manager_builder(
-                datafusion::execution::disk_manager::DiskManagerBuilder::default()
-                    .with_mode(datafusion::execution::disk_manager::DiskManagerMode::Disabled),
-            )
-            .build_arc()
-            .map_err(|e| EngineError::Internal(format!("datafusion runtime: {e}")))?;
         Ok(Arc::new(Engine {
             config,
             replica,
@@ -199,8 +195,23 @@ impl Engine {
             clock,
             stats: EngineStats::default(),
             recovery,
-            runtime,
         }))
+    }
+
+    /// A DataFusion runtime for one session: its memory pool bounds what one
+    /// statement may reserve (a session runs one statement at a time), and
+    /// spilling to disk is disabled — nothing a query touches may land
+    /// outside the data directory unencrypted.
+    pub(crate) fn session_runtime(&self) -> Arc<datafusion::execution::runtime_env::RuntimeEnv> {
+        use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+        use datafusion::execution::memory_pool::GreedyMemoryPool;
+        datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(
+                self.config.statement_memory_bytes_max,
+            )))
+            .build_arc()
+            .expect("a runtime without disk manager or object stores always builds")
     }
 
     /// What recovery found when the engine opened.

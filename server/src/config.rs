@@ -6,6 +6,7 @@
 //! listen = "0.0.0.0:5432"
 //! segment_bytes_max = 67108864
 //! max_connections = 100
+//! statement_memory_bytes_max = 268435456
 //! ```
 
 use std::net::SocketAddr;
@@ -33,6 +34,10 @@ pub struct ServeArgs {
     /// Concurrent client connections accepted; beyond it clients get 53300.
     #[arg(long, env = "KIMBERLITE_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Memory one statement may use for sorts, hash tables and joins;
+    /// beyond it the statement fails with 53200 (default 256 MiB).
+    #[arg(long, env = "KIMBERLITE_STATEMENT_MEMORY_BYTES_MAX")]
+    pub statement_memory_bytes_max: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -42,6 +47,7 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     segment_bytes_max: Option<u64>,
     max_connections: Option<usize>,
+    statement_memory_bytes_max: Option<usize>,
 }
 
 /// Default for `max_connections`, as PostgreSQL's.
@@ -54,6 +60,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub segment_bytes_max: u64,
     pub max_connections: usize,
+    pub statement_memory_bytes_max: usize,
 }
 
 impl Config {
@@ -85,6 +92,10 @@ impl Config {
                 .max_connections
                 .or(file.max_connections)
                 .unwrap_or(MAX_CONNECTIONS_DEFAULT),
+            statement_memory_bytes_max: args
+                .statement_memory_bytes_max
+                .or(file.statement_memory_bytes_max)
+                .unwrap_or(kimberlite_engine::STATEMENT_MEMORY_BYTES_MAX_DEFAULT),
         })
     }
 }

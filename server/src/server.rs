@@ -85,6 +85,7 @@ async fn initialize(engine: &Engine, mode: Mode) -> Result<AuthMode, String> {
 pub async fn run(config: Config, mode: Mode) -> Result<(), String> {
     let mut engine_config = EngineConfig::new(&config.data_dir);
     engine_config.segment_bytes_max = config.segment_bytes_max;
+    engine_config.statement_memory_bytes_max = config.statement_memory_bytes_max;
     let engine = Engine::open(engine_config, Arc::new(SystemClock))
         .map_err(|e| format!("cannot open {}: {e}", config.data_dir.display()))?;
     let auth_mode = initialize(&engine, mode).await?;

@@ -1,5 +1,6 @@
-//! Limits with PostgreSQL's SQLSTATEs: too many connections (53300) and
-//! statement_timeout (57014), each leaving the server and the session usable.
+//! Limits with PostgreSQL's SQLSTATEs: too many connections (53300),
+//! statement_timeout (57014) and statement memory (53200), each leaving the
+//! server and the session usable.
 
 mod common;
 
@@ -83,4 +84,58 @@ async fn statement_timeout_cancels_with_57014_and_the_session_carries_on() {
     assert!(
         matches!(&shown[1], tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("0"))
     );
+}
+
+#[tokio::test]
+async fn a_statement_over_its_memory_bound_gets_53200_and_the_session_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::spawn(
+        "dev",
+        dir.path(),
+        &[("KIMBERLITE_STATEMENT_MEMORY_BYTES_MAX", "4000000")],
+    )
+    .unwrap();
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE m (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    // A hash aggregate over a million distinct, unordered keys needs far
+    // more than 4 MB.
+    let greedy = "SELECT (value * 7919) % 1000003 AS k, count(*) \
+                  FROM generate_series(1, 1000000) GROUP BY k";
+    let Err(error) = client.query(greedy, &[]).await else {
+        panic!("the aggregate ran within 4 MB");
+    };
+    let db = error.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "53200", "{db:?}");
+    assert_eq!(db.message(), "out of memory");
+    assert!(db.detail().is_some(), "the detail names what asked for memory");
+    // A hash join likewise (spilling is disabled: no fallback to disk).
+    let join = "SELECT count(*) FROM generate_series(1, 1000000) a \
+                JOIN generate_series(1, 1000000) b ON a.value = b.value * 1";
+    assert_eq!(sqlstate(client.query(join, &[]).await), "53200");
+    // The session and the data are intact; small statements still run.
+    client.batch_execute("INSERT INTO m VALUES (1)").await.unwrap();
+    let n: i64 = client
+        .query_one(
+            "SELECT count(*) FROM (SELECT value FROM generate_series(1, 1000) GROUP BY value)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1000);
+    // Inside a transaction the error aborts the block, as any error does.
+    client.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(sqlstate(client.batch_execute(greedy).await), "53200");
+    assert_eq!(sqlstate(client.batch_execute("SELECT 1").await), "25P02");
+    client.batch_execute("ROLLBACK").await.unwrap();
+    let other = server.connect().await;
+    let n: i64 = other
+        .query_one("SELECT count(*) FROM m", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
 }

@@ -31,7 +31,7 @@ pub fn classify_datafusion_error(error: DataFusionError) -> EngineError {
         DataFusionError::SQL(parser, _) => EngineError::Syntax(syntax_message(&parser.to_string())),
         DataFusionError::NotImplemented(what) => EngineError::FeatureNotSupported(what),
         DataFusionError::ResourcesExhausted(what) => {
-            EngineError::ProgramLimitExceeded(format!("out of memory: {what}"))
+            EngineError::OutOfMemory(what)
         }
         other => classify_message(&other.to_string()),
     }
@@ -75,6 +75,11 @@ fn between<'a>(message: &'a str, start: &str, end: &str) -> Option<&'a str> {
 }
 
 fn classify_message(message: &str) -> EngineError {
+    // A memory-pool refusal that reached us wrapped (shared between
+    // partitions, or inside an Arrow error from a stream).
+    if let Some(what) = message.split("Resources exhausted: ").nth(1) {
+        return EngineError::OutOfMemory(what.to_string());
+    }
     if let Some(table) = between(message, "table '", "' not found") {
         let name = table.rsplit('.').next().unwrap_or(table);
         return EngineError::UndefinedTable(name.to_string());

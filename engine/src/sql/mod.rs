@@ -200,7 +200,7 @@ impl Session {
             .with_default_catalog_and_schema(DEFAULT_DATABASE, DEFAULT_SCHEMA)
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(false);
-        let ctx = SessionContext::new_with_config_rt(config, engine.runtime.clone());
+        let ctx = SessionContext::new_with_config_rt(config, engine.session_runtime());
         let scope: ScopeSlot = Default::default();
         ctx.register_catalog(
             DEFAULT_DATABASE,

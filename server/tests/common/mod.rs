@@ -145,8 +145,10 @@ pub async fn connect(conn_str: &str) -> Result<tokio_postgres::Client, tokio_pos
 }
 
 /// The SQLSTATE of a failed call.
-pub fn sqlstate<T: std::fmt::Debug>(result: Result<T, tokio_postgres::Error>) -> String {
-    let error = result.expect_err("expected an error");
+pub fn sqlstate<T>(result: Result<T, tokio_postgres::Error>) -> String {
+    let Err(error) = result else {
+        panic!("expected an error, the statement succeeded");
+    };
     error
         .code()
         .map(|c| c.code().to_string())
