@@ -95,6 +95,10 @@ impl EngineConfig {
 pub struct EngineStats {
     pub rows_scanned: AtomicU64,
     pub rows_returned: AtomicU64,
+    /// The largest Arrow batch any result stream held at once: with rows
+    /// encoded one at a time and a bounded socket buffer, this bounds what
+    /// a result costs the server however slowly the client reads.
+    pub result_batch_bytes_max: AtomicU64,
     pub transactions_committed: AtomicU64,
     pub sessions_open: AtomicU64,
 }
@@ -206,7 +210,9 @@ impl Engine {
         use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
         use datafusion::execution::memory_pool::GreedyMemoryPool;
         datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
-            .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+            )
             .with_memory_pool(Arc::new(GreedyMemoryPool::new(
                 self.config.statement_memory_bytes_max,
             )))
@@ -280,6 +286,10 @@ impl Engine {
             (
                 "rows_returned",
                 self.stats.rows_returned.load(Ordering::Relaxed),
+            ),
+            (
+                "result_batch_bytes_max",
+                self.stats.result_batch_bytes_max.load(Ordering::Relaxed),
             ),
             (
                 "connections",

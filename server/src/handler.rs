@@ -145,24 +145,31 @@ fn field_infos(fields: &[Field], format: Option<&Format>) -> Vec<FieldInfo> {
         .collect()
 }
 
+/// One DataRow. Rows are encoded one at a time as pgwire pulls them, so a
+/// result holds at most one Arrow batch and one encoded row beyond the
+/// socket's bounded write buffer, however slowly the client reads.
+fn encode_row(
+    batch: &RecordBatch,
+    row: usize,
+    schema: &SchemaRef,
+    infos: &Arc<Vec<FieldInfo>>,
+) -> PgWireResult<DataRow> {
+    let mut encoder = DataRowEncoder::new(infos.clone());
+    for (c, field) in schema.fields().iter().enumerate() {
+        let cell = encode(batch.column(c), row, field, infos[c].format());
+        encoder.encode_field(&cell)?;
+    }
+    Ok(encoder.take_row())
+}
+
 fn encode_batch(
     batch: &RecordBatch,
     schema: &SchemaRef,
     infos: &Arc<Vec<FieldInfo>>,
 ) -> Vec<PgWireResult<DataRow>> {
-    let mut encoder = DataRowEncoder::new(infos.clone());
-    let mut rows = Vec::with_capacity(batch.num_rows());
-    for row in 0..batch.num_rows() {
-        for (c, field) in schema.fields().iter().enumerate() {
-            let cell = encode(batch.column(c), row, field, infos[c].format());
-            if let Err(e) = encoder.encode_field(&cell) {
-                rows.push(Err(e));
-                return rows;
-            }
-        }
-        rows.push(Ok(encoder.take_row()));
-    }
-    rows
+    (0..batch.num_rows())
+        .map(|row| encode_row(batch, row, schema, infos))
+        .collect()
 }
 
 /// Turns an engine outcome into a pgwire response.
@@ -184,12 +191,16 @@ fn respond(
                 format,
             ));
             let encode_infos = infos.clone();
-            let rows = stream.flat_map(move |batch| {
-                let rows = match batch {
-                    Ok(batch) => encode_batch(&batch, &schema, &encode_infos),
-                    Err(e) => vec![Err(to_wire_error(e.into()))],
-                };
-                stream::iter(rows)
+            let rows = stream.flat_map(move |batch| match batch {
+                Ok(batch) => {
+                    let (schema, infos) = (schema.clone(), encode_infos.clone());
+                    stream::iter(
+                        (0..batch.num_rows())
+                            .map(move |row| encode_row(&batch, row, &schema, &infos)),
+                    )
+                    .boxed()
+                }
+                Err(e) => stream::iter([Err(to_wire_error(e.into()))]).boxed(),
             });
             let mut response = QueryResponse::new(infos, rows);
             response.set_command_tag("SELECT");

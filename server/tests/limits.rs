@@ -110,13 +110,19 @@ async fn a_statement_over_its_memory_bound_gets_53200_and_the_session_carries_on
     let db = error.as_db_error().expect("a server error");
     assert_eq!(db.code().code(), "53200", "{db:?}");
     assert_eq!(db.message(), "out of memory");
-    assert!(db.detail().is_some(), "the detail names what asked for memory");
+    assert!(
+        db.detail().is_some(),
+        "the detail names what asked for memory"
+    );
     // A hash join likewise (spilling is disabled: no fallback to disk).
     let join = "SELECT count(*) FROM generate_series(1, 1000000) a \
                 JOIN generate_series(1, 1000000) b ON a.value = b.value * 1";
     assert_eq!(sqlstate(client.query(join, &[]).await), "53200");
     // The session and the data are intact; small statements still run.
-    client.batch_execute("INSERT INTO m VALUES (1)").await.unwrap();
+    client
+        .batch_execute("INSERT INTO m VALUES (1)")
+        .await
+        .unwrap();
     let n: i64 = client
         .query_one(
             "SELECT count(*) FROM (SELECT value FROM generate_series(1, 1000) GROUP BY value)",

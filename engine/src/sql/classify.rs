@@ -30,9 +30,7 @@ pub fn classify_datafusion_error(error: DataFusionError) -> EngineError {
         DataFusionError::ArrowError(arrow, _) => classify_arrow_error(&arrow),
         DataFusionError::SQL(parser, _) => EngineError::Syntax(syntax_message(&parser.to_string())),
         DataFusionError::NotImplemented(what) => EngineError::FeatureNotSupported(what),
-        DataFusionError::ResourcesExhausted(what) => {
-            EngineError::OutOfMemory(what)
-        }
+        DataFusionError::ResourcesExhausted(what) => EngineError::OutOfMemory(what),
         other => classify_message(&other.to_string()),
     }
 }

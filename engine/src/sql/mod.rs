@@ -25,6 +25,7 @@ pub mod naming;
 pub mod params;
 pub mod provider;
 mod settings;
+pub mod stats;
 pub mod txn;
 pub mod types;
 
@@ -192,6 +193,9 @@ pub struct Session {
     stream_failed: Arc<std::sync::atomic::AtomicBool>,
     /// NOTICE/WARNING messages for the client: (severity, SQLSTATE, text).
     notices: Vec<(&'static str, &'static str, String)>,
+    /// Counters of the statement running now, and of the one before.
+    statement: Arc<stats::StatementStats>,
+    previous_statement: stats::StatementTotals,
 }
 
 impl Session {
@@ -220,6 +224,8 @@ impl Session {
             user: user.to_string(),
             stream_failed: Default::default(),
             notices: Vec::new(),
+            statement: Arc::default(),
+            previous_statement: Default::default(),
         }
     }
 
@@ -243,6 +249,8 @@ impl Session {
 
     /// Runs one statement.
     pub async fn execute(&mut self, statement: Statement) -> EngineResult<Outcome> {
+        self.previous_statement = self.statement.totals();
+        self.statement = Arc::default();
         if self
             .stream_failed
             .swap(false, std::sync::atomic::Ordering::AcqRel)
@@ -447,6 +455,8 @@ impl Session {
             catalog,
             overlays,
             dml_target,
+            statement: self.statement.clone(),
+            previous: self.previous_statement,
         };
         *self.scope.lock() = Some(scope.clone());
         scope
@@ -490,12 +500,20 @@ impl Session {
         };
         let engine = self.engine.clone();
         let stream_failed = self.stream_failed.clone();
+        let statement = self.statement.clone();
         let counted = timed.inspect(move |batch| match batch {
             Ok(batch) => {
-                engine.stats.rows_returned.fetch_add(
-                    batch.num_rows() as u64,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
+                let rows = batch.num_rows() as u64;
+                let bytes = batch.get_array_memory_size() as u64;
+                engine
+                    .stats
+                    .rows_returned
+                    .fetch_add(rows, std::sync::atomic::Ordering::Relaxed);
+                engine
+                    .stats
+                    .result_batch_bytes_max
+                    .fetch_max(bytes, std::sync::atomic::Ordering::Relaxed);
+                statement.note_returned(rows, bytes);
             }
             // An error while rows stream aborts an explicit transaction,
             // exactly like an error before the first row.

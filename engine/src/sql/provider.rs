@@ -37,6 +37,7 @@ use kimberlite_consensus::Op;
 use parking_lot::Mutex;
 
 use super::convert::{coerce_column, rows_to_batch};
+use super::stats::{StatementStats, StatementTotals};
 use super::txn::{Base, TableOverlay};
 use super::types::table_fields;
 use crate::datum::{encode_key, Row};
@@ -66,6 +67,10 @@ pub struct ReadScope {
     pub catalog: Arc<Catalog>,
     pub overlays: BTreeMap<TableId, TableOverlay>,
     pub dml_target: Option<Arc<TableDef>>,
+    /// Counters of the statement being planned.
+    pub statement: Arc<StatementStats>,
+    /// The session's previous statement, for `kimberlite_stats`.
+    pub previous: StatementTotals,
 }
 
 /// The per-connection slot the session fills before planning.
@@ -118,12 +123,12 @@ impl SchemaProvider for KimberliteSchema {
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        if name == STATS_VIEW {
-            return Ok(Some(stats_table(&self.engine)?));
-        }
         let Some(scope) = self.scope.lock().clone() else {
             return Ok(None);
         };
+        if name == STATS_VIEW {
+            return Ok(Some(stats_table(&self.engine, scope.previous)?));
+        }
         let (table, hidden) = if name == DML_TARGET {
             match &scope.dml_target {
                 Some(t) => (t.clone(), true),
@@ -141,6 +146,7 @@ impl SchemaProvider for KimberliteSchema {
             scope.snapshot,
             scope.overlays.get(&table.id).cloned(),
             hidden,
+            scope.statement.clone(),
         ))))
     }
 
@@ -153,12 +159,21 @@ impl SchemaProvider for KimberliteSchema {
 }
 
 /// `kimberlite_stats (name text, value bigint)`: the engine's counters at
-/// the moment the statement is planned.
-fn stats_table(engine: &Engine) -> DfResult<Arc<dyn TableProvider>> {
+/// the moment the statement is planned, then the session's previous
+/// statement's (`last_statement_*`).
+fn stats_table(engine: &Engine, previous: StatementTotals) -> DfResult<Arc<dyn TableProvider>> {
     use datafusion::arrow::array::StringArray;
     use datafusion::arrow::record_batch::RecordBatch;
     use datafusion::datasource::MemTable;
-    let counters = engine.counters();
+    let mut counters = engine.counters();
+    counters.extend([
+        ("last_statement_rows_scanned", previous.rows_scanned),
+        ("last_statement_rows_returned", previous.rows_returned),
+        (
+            "last_statement_result_batch_bytes_max",
+            previous.result_batch_bytes_max,
+        ),
+    ]);
     let schema = Arc::new(Schema::new(vec![
         Field::new("name", DataType::Utf8, false),
         Field::new("value", DataType::Int64, false),
@@ -180,6 +195,7 @@ fn stats_table(engine: &Engine) -> DfResult<Arc<dyn TableProvider>> {
 /// One table at one snapshot, plus the reading transaction's writes.
 pub struct KimberliteTable {
     engine: Arc<Engine>,
+    statement: Arc<StatementStats>,
     table: Arc<TableDef>,
     snapshot: Op,
     overlay: Option<TableOverlay>,
@@ -204,6 +220,7 @@ impl KimberliteTable {
         snapshot: Op,
         overlay: Option<TableOverlay>,
         hidden: bool,
+        statement: Arc<StatementStats>,
     ) -> Self {
         let mut fields = table_fields(&table);
         if hidden {
@@ -213,6 +230,7 @@ impl KimberliteTable {
         let schema = Arc::new(Schema::new(fields));
         KimberliteTable {
             engine,
+            statement,
             table,
             snapshot,
             overlay,
@@ -285,6 +303,7 @@ impl KimberliteTable {
             .stats
             .rows_scanned
             .fetch_add(rows.len() as u64, Ordering::Relaxed);
+        self.statement.note_scanned(rows.len() as u64);
         rows
     }
 }
@@ -337,6 +356,7 @@ impl TableProvider for KimberliteTable {
         }
         let spec = ScanSpec {
             engine: self.engine.clone(),
+            statement: self.statement.clone(),
             table: self.table.clone(),
             snapshot: self.snapshot,
             overlay: self.overlay.clone(),
@@ -376,6 +396,7 @@ impl TableProvider for KimberliteTable {
 #[derive(Clone)]
 struct ScanSpec {
     engine: Arc<Engine>,
+    statement: Arc<StatementStats>,
     table: Arc<TableDef>,
     snapshot: Op,
     overlay: Option<TableOverlay>,
@@ -470,6 +491,7 @@ impl ScanSpec {
             .stats
             .rows_scanned
             .fetch_add(rows.len() as u64, Ordering::Relaxed);
+        self.statement.note_scanned(rows.len() as u64);
         Some(self.build_batch(&rows))
     }
 }
