@@ -7,6 +7,7 @@
 //! segment_bytes_max = 67108864
 //! max_connections = 100
 //! statement_memory_bytes_max = 268435456
+//! message_bytes_max = 67108864
 //! ```
 
 use std::net::SocketAddr;
@@ -38,6 +39,10 @@ pub struct ServeArgs {
     /// beyond it the statement fails with 53200 (default 256 MiB).
     #[arg(long, env = "KIMBERLITE_STATEMENT_MEMORY_BYTES_MAX")]
     pub statement_memory_bytes_max: Option<usize>,
+    /// Largest protocol message a client may send (a query, a COPY chunk);
+    /// larger ones close the connection with 08P01 (default 64 MiB).
+    #[arg(long, env = "KIMBERLITE_MESSAGE_BYTES_MAX")]
+    pub message_bytes_max: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -48,6 +53,7 @@ struct FileConfig {
     segment_bytes_max: Option<u64>,
     max_connections: Option<usize>,
     statement_memory_bytes_max: Option<usize>,
+    message_bytes_max: Option<usize>,
 }
 
 /// Default for `max_connections`, as PostgreSQL's.
@@ -61,6 +67,7 @@ pub struct Config {
     pub segment_bytes_max: u64,
     pub max_connections: usize,
     pub statement_memory_bytes_max: usize,
+    pub message_bytes_max: usize,
 }
 
 impl Config {
@@ -96,6 +103,10 @@ impl Config {
                 .statement_memory_bytes_max
                 .or(file.statement_memory_bytes_max)
                 .unwrap_or(kimberlite_engine::STATEMENT_MEMORY_BYTES_MAX_DEFAULT),
+            message_bytes_max: args
+                .message_bytes_max
+                .or(file.message_bytes_max)
+                .unwrap_or(crate::frontend::MESSAGE_BYTES_MAX_DEFAULT),
         })
     }
 }

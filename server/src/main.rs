@@ -12,8 +12,10 @@
 
 mod auth;
 mod config;
+mod connection;
 mod decode;
 mod encode;
+mod frontend;
 mod handler;
 mod server;
 

@@ -9,13 +9,13 @@ use std::time::Duration;
 use kimberlite_catalog::{AuthMode, RoleDef, DEFAULT_DATABASE, SUPERUSER};
 use kimberlite_engine::{Engine, EngineConfig, SystemClock};
 use pgwire::api::PgWireServerHandlers;
-use pgwire::tokio::process_socket;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::auth::{scram_verifier, Startup, TrustStartup};
 use crate::config::Config;
+use crate::connection;
 use crate::handler::QueryHandler;
 
 /// Which command started the server.
@@ -108,6 +108,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<(), String> {
     tracing::info!(%address, data_dir = %config.data_dir.display(), ?auth_mode, "ready");
 
     let connections = Arc::new(AtomicUsize::new(0));
+    let message_bytes_max = config.message_bytes_max;
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     loop {
@@ -123,8 +124,21 @@ pub async fn run(config: Config, mode: Mode) -> Result<(), String> {
                     let handlers = handlers.clone();
                     let connections = connections.clone();
                     tokio::spawn(async move {
-                        if let Err(error) = process_socket(socket, None, handlers).await {
-                            tracing::debug!(%error, "connection ended with an error");
+                        // Client bytes are checked before pgwire decodes them
+                        // (`frontend.rs`); should anything in a connection
+                        // still panic, it ends that connection only and
+                        // still frees its slot.
+                        let session = std::panic::AssertUnwindSafe(connection::serve(
+                            socket,
+                            handlers,
+                            message_bytes_max,
+                        ));
+                        match futures::FutureExt::catch_unwind(session).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(error)) => {
+                                tracing::debug!(%error, "connection ended with an error")
+                            }
+                            Err(_) => tracing::error!("a connection task panicked; connection closed"),
                         }
                         connections.fetch_sub(1, Ordering::AcqRel);
                     });

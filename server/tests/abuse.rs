@@ -99,10 +99,23 @@ async fn malformed_messages_never_take_the_server_down() {
     s.write_all(&startup_packet()[..7]).unwrap();
     drop(s);
 
-    // After login: an unknown message type.
+    // After login: an unknown message type → FATAL 08P01, as PostgreSQL.
     let mut s = logged_in(&server);
     s.write_all(&[b'@', 0, 0, 0, 4]).unwrap();
-    drain(s);
+    let reply = String::from_utf8_lossy(&drain(s)).into_owned();
+    assert!(
+        reply.contains("08P01") && reply.contains("invalid frontend message type 64"),
+        "{reply}"
+    );
+
+    // After login: a length field below 4, and a Parse whose parameter
+    // count runs past its body (this one used to panic pgwire's decoder).
+    let mut s = logged_in(&server);
+    s.write_all(&[b'd', 0, 0, 0, 3, 0]).unwrap();
+    assert!(String::from_utf8_lossy(&drain(s)).contains("08P01"));
+    let mut s = logged_in(&server);
+    s.write_all(&[b'P', 0, 0, 0, 8, 0, 0, 0, 1]).unwrap();
+    assert!(String::from_utf8_lossy(&drain(s)).contains("insufficient data left in message"));
 
     // After login: a Query claiming an absurd length.
     let mut s = logged_in(&server);
@@ -118,7 +131,12 @@ async fn malformed_messages_never_take_the_server_down() {
     message.extend_from_slice(sql);
     s.write_all(&message).unwrap();
     s.write_all(&[b'X', 0, 0, 0, 4]).unwrap();
-    drain(s);
+    let reply = String::from_utf8_lossy(&drain(s)).into_owned();
+    assert!(
+        reply.contains("22021")
+            && reply.contains("invalid byte sequence for encoding \"UTF8\": 0xff"),
+        "{reply}"
+    );
 
     // A Bind for a statement that does not exist, then Sync: an error, and the
     // connection stays usable.

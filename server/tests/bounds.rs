@@ -119,7 +119,7 @@ async fn a_ten_million_row_select_stays_within_a_fixed_buffer_however_slowly_it_
         match tag {
             b'D' => {
                 rows += 1;
-                if rows % 500_000 == 0 {
+                if rows.is_multiple_of(500_000) {
                     peak = peak.max(rss_bytes(pid));
                 }
             }

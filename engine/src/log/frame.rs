@@ -207,4 +207,60 @@ mod tests {
             assert!(decode(&bytes[..cut]).is_err());
         }
     }
+
+    mod fuzz {
+        //! Property tests: the decoder is total on arbitrary bytes (never
+        //! panics, never reads past its input) and accepts a damaged frame
+        //! only if the damage left it byte-identical. Bounded by case count.
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn arbitrary_bytes_never_panic(
+                mut bytes in proptest::collection::vec(any::<u8>(), 0..512),
+                plausible in any::<bool>(),
+            ) {
+                if plausible && bytes.len() >= HEADER_BYTES {
+                    // Get past magic, version, kind and a small length, so
+                    // the length and CRC paths are exercised too.
+                    bytes[..4].copy_from_slice(&MAGIC.to_le_bytes());
+                    bytes[4..6].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+                    bytes[6] = 1 + bytes[6] % 3;
+                    let len = (bytes[32] as u32) % 600;
+                    bytes[32..36].copy_from_slice(&len.to_le_bytes());
+                }
+                if let Ok((header, len)) = decode(&bytes) {
+                    prop_assert!(len <= bytes.len());
+                    prop_assert_eq!(len, HEADER_BYTES + header.payload_len as usize + TRAILER_BYTES);
+                }
+            }
+
+            #[test]
+            fn damaged_frames_are_rejected(
+                payload in proptest::collection::vec(any::<u8>(), 0..256),
+                edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+                cut in any::<usize>(),
+            ) {
+                let mut h = header(payload.len());
+                h.op = 42;
+                let frame = encode(&h, &payload);
+                let mut damaged = frame.clone();
+                for (at, value) in edits {
+                    let at = at % damaged.len();
+                    damaged[at] = value;
+                }
+                let keep = cut % (damaged.len() + 1);
+                let damaged = &damaged[..keep.max(1)];
+                if let Ok((decoded, len)) = decode(damaged) {
+                    // CRC32C catches every edit of up to 3 bytes in frames
+                    // this small; only an unchanged frame passes.
+                    prop_assert_eq!(&damaged[..len], &frame[..]);
+                    prop_assert_eq!(decoded, h);
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,238 @@
+//! # One client connection, from the first byte to the last
+//!
+//! We run pgwire's message processing (`process_message`, `process_error`)
+//! but own the loop around it, for one reason: every byte the client sends
+//! passes through [`Guarded`], which lets only complete, well-formed,
+//! UTF-8-clean messages reach pgwire's decoder (see [`crate::frontend`]).
+//! A violation ends the connection with a FATAL error carrying
+//! PostgreSQL's SQLSTATE (08P01 protocol violation, 22021 bad encoding);
+//! other sessions never notice.
+//!
+//! TLS is declined (`N`) until the protocol issue adds it; a direct-TLS
+//! ClientHello is a protocol violation.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::{SinkExt, StreamExt};
+use pgwire::api::{ClientInfo, PgWireConnectionState, PgWireServerHandlers};
+use pgwire::api::{DefaultClient, ErrorHandler};
+use pgwire::error::{ErrorInfo, PgWireError};
+use pgwire::messages::response::{GssEncResponse, SslResponse};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage, SslNegotiationMetaMessage};
+use pgwire::tokio::server::{process_error, process_message, PgWireMessageServerCodec};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_util::codec::Framed;
+
+use crate::frontend::{Framer, Violation};
+
+/// A client that has not finished logging in within this is dropped.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bytes read from the socket at a time.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+
+/// The socket with a checkpoint on its read side.
+///
+/// Invariant: `ready` holds only whole messages the [`Framer`] accepted;
+/// `raw` holds at most one partial message plus one read chunk.
+pub struct Guarded<S> {
+    inner: S,
+    framer: Framer,
+    raw: BytesMut,
+    ready: BytesMut,
+    violation: Option<Violation>,
+}
+
+impl<S> Guarded<S> {
+    pub fn new(inner: S, message_bytes_max: usize) -> Guarded<S> {
+        Guarded {
+            inner,
+            framer: Framer::new(message_bytes_max),
+            raw: BytesMut::new(),
+            ready: BytesMut::new(),
+            violation: None,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if !this.ready.is_empty() {
+                let n = this.ready.len().min(buf.remaining());
+                buf.put_slice(&this.ready.split_to(n));
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(violation) = &this.violation {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    violation.clone(),
+                )));
+            }
+            if let Err(violation) = this.framer.take(&mut this.raw, &mut this.ready) {
+                this.violation = Some(violation);
+                continue;
+            }
+            if !this.ready.is_empty() {
+                continue;
+            }
+            let start = this.raw.len();
+            this.raw.resize(start + READ_CHUNK_BYTES, 0);
+            let mut chunk = ReadBuf::new(&mut this.raw[start..]);
+            let polled = Pin::new(&mut this.inner).poll_read(cx, &mut chunk);
+            let filled = chunk.filled().len();
+            this.raw.truncate(start + filled);
+            match polled {
+                Poll::Ready(Ok(())) if filled == 0 => return Poll::Ready(Ok(())), // EOF
+                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// The violation behind a decode error, if it was ours.
+fn violation_of(error: &PgWireError) -> Option<Violation> {
+    match error {
+        PgWireError::IoError(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<Violation>())
+            .cloned(),
+        _ => None,
+    }
+}
+
+/// Serves one client until it leaves, breaks the protocol, or a FATAL error.
+pub async fn serve<H: PgWireServerHandlers>(
+    socket: TcpStream,
+    handlers: Arc<H>,
+    message_bytes_max: usize,
+) -> io::Result<()> {
+    let address = socket.peer_addr()?;
+    let client = DefaultClient::new(address, false);
+    let mut socket = Framed::new(
+        Guarded::new(socket, message_bytes_max),
+        PgWireMessageServerCodec::new(client),
+    );
+    let startup = handlers.startup_handler();
+    let simple = handlers.simple_query_handler();
+    let extended = handlers.extended_query_handler();
+    let copy = handlers.copy_handler();
+    let cancel = handlers.cancel_handler();
+    let errors = handlers.error_handler();
+    let startup_deadline = tokio::time::sleep(STARTUP_TIMEOUT);
+    tokio::pin!(startup_deadline);
+
+    loop {
+        let logging_in = matches!(
+            socket.state(),
+            PgWireConnectionState::AwaitingSslRequest
+                | PgWireConnectionState::AwaitingStartup
+                | PgWireConnectionState::AuthenticationInProgress
+        );
+        let next = if logging_in {
+            tokio::select! {
+                _ = &mut startup_deadline => return Ok(()),
+                next = socket.next() => next,
+            }
+        } else {
+            socket.next().await
+        };
+        let message = match next {
+            None => return Ok(()),
+            Some(Ok(message)) => message,
+            Some(Err(error)) => {
+                if let Some(violation) = violation_of(&error) {
+                    tracing::info!(%address, %violation, "closing a connection that broke the protocol");
+                    let info = ErrorInfo::new(
+                        "FATAL".into(),
+                        violation.sqlstate().into(),
+                        violation.message().into(),
+                    );
+                    let _ = socket
+                        .send(PgWireBackendMessage::ErrorResponse(info.into()))
+                        .await;
+                }
+                return Ok(());
+            }
+        };
+        match message {
+            PgWireFrontendMessage::SslNegotiation(negotiation) => {
+                match negotiation {
+                    SslNegotiationMetaMessage::PostgresSsl(_) => {
+                        socket
+                            .send(PgWireBackendMessage::SslResponse(SslResponse::Refuse))
+                            .await?;
+                    }
+                    SslNegotiationMetaMessage::PostgresGss(_) => {
+                        socket
+                            .send(PgWireBackendMessage::GssEncResponse(GssEncResponse::Refuse))
+                            .await?;
+                    }
+                    // Neither: the startup packet (or a cancel) comes next.
+                    SslNegotiationMetaMessage::None => {
+                        socket.set_state(PgWireConnectionState::AwaitingStartup);
+                    }
+                }
+                continue;
+            }
+            PgWireFrontendMessage::Terminate(_) => return Ok(()),
+            _ => {}
+        }
+        let is_extended = match socket.state() {
+            PgWireConnectionState::CopyInProgress(extended) => extended,
+            _ => message.is_extended_query(),
+        };
+        let is_cancel = matches!(message, PgWireFrontendMessage::CancelRequest(_));
+        if let Err(mut error) = process_message(
+            message,
+            &mut socket,
+            startup.clone(),
+            simple.clone(),
+            extended.clone(),
+            copy.clone(),
+            cancel.clone(),
+        )
+        .await
+        {
+            errors.on_error(&socket, &mut error);
+            let fatal = error.is_fatal();
+            process_error(&mut socket, error, is_extended).await?;
+            if fatal {
+                return Ok(());
+            }
+        }
+        if is_cancel {
+            return Ok(());
+        }
+    }
+}
