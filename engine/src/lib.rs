@@ -225,6 +225,11 @@ impl Engine {
         &self.recovery
     }
 
+    /// The largest transaction, in bytes.
+    pub fn txn_bytes_max(&self) -> usize {
+        self.config.txn_bytes_max
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &std::path::Path {
         &self.config.data_dir

@@ -191,3 +191,43 @@ async fn a_full_scan_streams_in_bounded_batches() {
     assert_eq!(rows, 20000);
     assert!(batches >= 3);
 }
+
+#[tokio::test]
+async fn a_transaction_is_bounded_as_it_grows_not_only_at_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), 10_000);
+    let mut session = Session::new(engine, "kimberlite", "kimberlite");
+    run(&mut session, "CREATE TABLE t (id int PRIMARY KEY, v text)")
+        .await
+        .unwrap();
+    run(&mut session, "BEGIN").await.unwrap();
+    let insert = |from: u32| {
+        format!(
+            "INSERT INTO t SELECT CAST(value AS int), repeat('z', 100) \
+             FROM generate_series({from}, {})",
+            from + 29
+        )
+    };
+    run(&mut session, &insert(1)).await.unwrap();
+    run(&mut session, &insert(31)).await.unwrap();
+    // The statement that crosses the limit fails, not the COMMIT.
+    let mut crossed = None;
+    for round in 2..10 {
+        if let Err(error) = run(&mut session, &insert(round * 30 + 1)).await {
+            crossed = Some(error);
+            break;
+        }
+    }
+    assert_eq!(crossed.expect("the limit is reached").sqlstate(), "54000");
+    run(&mut session, "ROLLBACK").await.unwrap();
+    // A source far larger than memory fails within the first batches
+    // instead of being collected.
+    let error = run(
+        &mut session,
+        "INSERT INTO t SELECT CAST(value AS int), 'x' FROM generate_series(1, 1000000000)",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.sqlstate(), "54000");
+    assert_eq!(run(&mut session, "SELECT * FROM t").await.unwrap(), 0);
+}

@@ -354,6 +354,7 @@ pub async fn insert(session: &mut Session, mut insert: Insert) -> EngineResult<O
             Some(row.clone()),
             base,
         );
+        session.check_txn_written()?;
     }
     let tag = format!("INSERT 0 {}", new_rows.len());
     finish(&table, &alias, new_rows, insert.returning, tag).await
@@ -519,12 +520,14 @@ pub async fn update(session: &mut Session, update: Update) -> EngineResult<Outco
                     Some(row.clone()),
                     base,
                 );
+                session.check_txn_written()?;
             } else {
                 session
                     .txn
                     .as_mut()
                     .expect("in a transaction")
                     .write(table.id, key, None, base);
+                session.check_txn_written()?;
                 let new_base = claim_key(session, &table, &new_key, &row)?;
                 session.txn.as_mut().expect("in a transaction").write(
                     table.id,
@@ -532,6 +535,7 @@ pub async fn update(session: &mut Session, update: Update) -> EngineResult<Outco
                     Some(row.clone()),
                     new_base,
                 );
+                session.check_txn_written()?;
             }
             new_rows.push(row);
         }
@@ -565,6 +569,7 @@ pub async fn delete(session: &mut Session, delete: Delete) -> EngineResult<Outco
                 .as_mut()
                 .expect("in a transaction")
                 .write(table.id, key, None, base);
+            session.check_txn_written()?;
             old_rows.push(row);
         }
     }

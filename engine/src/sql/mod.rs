@@ -535,9 +535,36 @@ impl Session {
         let plan = self.plan(statements.remove(0)).await?;
         let frame = self.ctx.execute_logical_plan(plan).await?;
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await;
+        let stream = frame.execute_stream().await;
         self.clear_scope();
-        Ok((schema, batches?))
+        // The rows a DML statement writes are collected before they enter
+        // the transaction: bound them by the transaction limit as they come.
+        let mut stream = stream?;
+        let mut batches = Vec::new();
+        let mut bytes = self.txn.as_ref().map_or(0, |t| t.bytes_written);
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            bytes += batch.get_array_memory_size();
+            self.check_txn_bytes(bytes)?;
+            batches.push(batch);
+        }
+        Ok((schema, batches))
+    }
+
+    /// 54000 once the open transaction's writes pass `txn_bytes_max`.
+    pub(crate) fn check_txn_written(&self) -> EngineResult<()> {
+        self.check_txn_bytes(self.txn.as_ref().map_or(0, |t| t.bytes_written))
+    }
+
+    /// 54000 once a transaction's writes pass `txn_bytes_max`.
+    pub(crate) fn check_txn_bytes(&self, bytes: usize) -> EngineResult<()> {
+        let limit = self.engine.txn_bytes_max();
+        if bytes > limit {
+            return Err(EngineError::ProgramLimitExceeded(format!(
+                "transaction of more than {bytes} bytes exceeds the limit of {limit} bytes"
+            )));
+        }
+        Ok(())
     }
 
     /// Plans `statement` without running it, for Describe: the result

@@ -64,6 +64,9 @@ pub struct Txn {
     pub catalog: Option<Arc<Catalog>>,
     pub catalog_changes: Vec<CatalogChange>,
     pub writes: BTreeMap<TableId, TableOverlay>,
+    /// Estimated bytes written so far (keys and rows, counting rewrites):
+    /// bounds the overlay long before COMMIT encodes it.
+    pub bytes_written: usize,
 }
 
 impl Txn {
@@ -85,6 +88,7 @@ impl Txn {
 
     /// Records a write of `key`. The first write of a key fixes its base.
     pub fn write(&mut self, table: TableId, key: Vec<u8>, row: Option<Row>, base: Base) {
+        self.bytes_written += key.len() + row.as_ref().map_or(0, |r| row_bytes(r));
         let overlay = Arc::make_mut(self.writes.entry(table).or_default());
         let base = overlay.get(&key).map(|e| e.base).unwrap_or(base);
         overlay.insert(
@@ -137,4 +141,15 @@ impl Txn {
             mutations,
         }
     }
+}
+
+/// Roughly what a row costs in memory and in the log.
+fn row_bytes(row: &Row) -> usize {
+    row.iter()
+        .map(|datum| match datum {
+            crate::datum::Datum::Text(text) => 8 + text.len(),
+            crate::datum::Datum::Bytes(bytes) => 8 + bytes.len(),
+            _ => 16,
+        })
+        .sum()
 }
