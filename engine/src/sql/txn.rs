@@ -88,7 +88,7 @@ impl Txn {
 
     /// Records a write of `key`. The first write of a key fixes its base.
     pub fn write(&mut self, table: TableId, key: Vec<u8>, row: Option<Row>, base: Base) {
-        self.bytes_written += key.len() + row.as_ref().map_or(0, |r| row_bytes(r));
+        self.bytes_written += key.len() + row.as_ref().map_or(0, row_bytes);
         let overlay = Arc::make_mut(self.writes.entry(table).or_default());
         let base = overlay.get(&key).map(|e| e.base).unwrap_or(base);
         overlay.insert(
