@@ -85,6 +85,10 @@ pub enum EngineError {
     /// Data on disk is damaged; we refuse to guess.
     #[error("data corrupted: {0}")]
     Corrupted(String),
+    /// The master key is missing, malformed, too widely readable, or does
+    /// not open this data directory.
+    #[error("master key: {0}")]
+    KeyMismatch(String),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
     /// A broken internal expectation that is not worth a panic (a DataFusion
@@ -127,6 +131,7 @@ impl EngineError {
             EngineError::Replication(_) => "58030",
             EngineError::Storage(_) => "58030",
             EngineError::Corrupted(_) => "XX001",
+            EngineError::KeyMismatch(_) => "F0000",
             EngineError::Io(_) => "58030",
             EngineError::Internal(_) => "XX000",
         }

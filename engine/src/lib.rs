@@ -22,6 +22,7 @@
 //! see ops up to the durable watermark ([`Engine::snapshot`]), so nothing
 //! becomes visible before it is durable.
 
+pub mod crypto;
 pub mod datum;
 pub mod error;
 pub mod kernel;
@@ -37,6 +38,9 @@ use kimberlite_catalog::{AuthMode, Catalog, CatalogChange, RoleDef};
 use kimberlite_consensus::{EntryMeta, LogStorage, Op, SoloReplica};
 use parking_lot::RwLock;
 
+use crypto::envelope;
+use crypto::keys::KeyKind;
+use crypto::{KeyRecord, Keyring, MasterKeySource, NonceSource};
 pub use error::{EngineError, EngineResult};
 use kernel::{Command, KernelState, TxnCommand};
 use log::frame::{FrameKind, FRAME_PAYLOAD_BYTES_MAX};
@@ -77,6 +81,9 @@ pub struct EngineConfig {
     /// Memory one statement's operators (sorts, hash tables, joins) may
     /// reserve; beyond it the statement fails with 53200.
     pub statement_memory_bytes_max: usize,
+    /// Where the master key comes from (default: generated in
+    /// `DATA_DIR/keys` on a fresh directory).
+    pub master_key: MasterKeySource,
 }
 
 impl EngineConfig {
@@ -86,6 +93,7 @@ impl EngineConfig {
             segment_bytes_max: log::SEGMENT_BYTES_MAX_DEFAULT,
             txn_bytes_max: 64 << 20,
             statement_memory_bytes_max: STATEMENT_MEMORY_BYTES_MAX_DEFAULT,
+            master_key: MasterKeySource::DataDir,
         }
     }
 }
@@ -114,7 +122,14 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     pub stats: EngineStats,
     recovery: RecoveryReport,
+    /// Every tenant key, unwrapped; grows when a tenant's keys are created.
+    keyring: parking_lot::Mutex<Keyring>,
+    /// Nonces for everything this process seals.
+    nonces: NonceSource,
 }
+
+/// This node's id in nonces (a cluster of one today).
+const WRITER_ID: u16 = 1;
 
 /// Payload prefix of a spanning command's frames: the op of its first part.
 const PART_PREFIX_BYTES: usize = 8;
@@ -139,8 +154,16 @@ impl Engine {
         let log_config = LogConfig {
             segment_bytes_max: config.segment_bytes_max,
         };
+        let log_is_fresh = log::list_segments(storage.as_ref())?.is_empty();
+        let master = config.master_key.load(&config.data_dir, log_is_fresh)?;
+        let mut keyring = Keyring::new(master);
         let (log, recovery) = Log::open(log_config, storage, |header, payload| {
-            let command_bytes = match header.kind {
+            let envelope = match header.kind {
+                FrameKind::KeyRecord => {
+                    keyring.install(&KeyRecord::decode(payload)?)?;
+                    state.skip(header.op);
+                    return Ok(());
+                }
                 FrameKind::Command => {
                     parts = None;
                     payload.to_vec()
@@ -166,6 +189,8 @@ impl Engine {
                     bytes
                 }
             };
+            let command_bytes = envelope::open(&keyring, header.tenant, &envelope)
+                .map_err(|e| EngineError::Corrupted(format!("op {}: {e}", header.op)))?;
             let command = Command::decode(&command_bytes)?;
             state.apply(header.op, &command).map_err(|e| {
                 EngineError::Corrupted(format!(
@@ -188,6 +213,7 @@ impl Engine {
             last_op = applied,
             "log recovered"
         );
+        let nonces = NonceSource::new(WRITER_ID, log.epoch());
         let replica = SoloReplica::start(log);
         Ok(Arc::new(Engine {
             config,
@@ -199,6 +225,8 @@ impl Engine {
             clock,
             stats: EngineStats::default(),
             recovery,
+            keyring: parking_lot::Mutex::new(keyring),
+            nonces,
         }))
     }
 
@@ -325,7 +353,8 @@ impl Engine {
         let op = {
             let mut state = self.state.write();
             state.check(&command)?;
-            let op = self.propose_frames(&mut state, &bytes)?;
+            let sealed = self.seal(&mut state, DEFAULT_TENANT, &bytes)?;
+            let op = self.propose_frames(&mut state, &sealed)?;
             state
                 .apply(op, &command)
                 .expect("command was checked under the same lock");
@@ -337,6 +366,50 @@ impl Engine {
             .transactions_committed
             .fetch_add(1, Ordering::Relaxed);
         Ok(op)
+    }
+
+    /// Seals a command's bytes with the tenant's data key, creating the
+    /// tenant's keys first (logged key records, ahead of the command) if it
+    /// has none. Called under the state lock, so key records and commands
+    /// reach the log in the order they are sealed.
+    fn seal(&self, state: &mut KernelState, tenant: u32, bytes: &[u8]) -> EngineResult<Vec<u8>> {
+        let mut keyring = self.keyring.lock();
+        if keyring.active(tenant).is_none() {
+            let kek_id = keyring.key_id_max() + 1;
+            let kek = keyring.wrap_new(tenant, KeyKind::Kek, kek_id, 0, self.nonces.next())?;
+            self.propose_key_record(state, &kek)?;
+            keyring.install(&kek)?;
+            let dek =
+                keyring.wrap_new(tenant, KeyKind::Dek, kek_id + 1, kek_id, self.nonces.next())?;
+            self.propose_key_record(state, &dek)?;
+            keyring.install(&dek)?;
+        }
+        let (key_id, key) = keyring.active(tenant).expect("created above");
+        Ok(envelope::seal(
+            key_id,
+            key,
+            self.nonces.next(),
+            tenant,
+            bytes,
+        ))
+    }
+
+    fn propose_key_record(&self, state: &mut KernelState, record: &KeyRecord) -> EngineResult<()> {
+        let meta = EntryMeta {
+            op: 0,
+            view: 0,
+            timestamp_ns: self.clock.now_ns(),
+            tenant: record.tenant,
+            kind: FrameKind::KeyRecord as u8,
+        };
+        let op = self.replica.propose(meta, &record.encode())?;
+        state.skip(op);
+        Ok(())
+    }
+
+    /// The log's nonce epoch for this process (durable, bumped every open).
+    pub fn nonce_epoch(&self) -> u32 {
+        self.nonces.epoch()
     }
 
     /// Proposes `bytes` as one frame, or as parts closed by a commit record.

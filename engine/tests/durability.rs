@@ -5,13 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::TryStreamExt;
+use kimberlite_engine::crypto::{MasterKey, MasterKeySource};
 use kimberlite_engine::log::sim::{CrashMode, SimStorage};
 use kimberlite_engine::log::watermark::{self, WatermarkRead};
 use kimberlite_engine::sql::{parse, Outcome, Session};
 use kimberlite_engine::{Engine, EngineConfig, SystemClock};
 
 fn open(disk: &SimStorage) -> Arc<Engine> {
-    let config = EngineConfig::new("/nonexistent-sim-dir");
+    let mut config = EngineConfig::new("/nonexistent-sim-dir");
+    config.master_key = MasterKeySource::Key(Arc::new(MasterKey::from_bytes([42; 32])));
     Engine::open_on(config, Arc::new(disk.clone()), Arc::new(SystemClock)).expect("engine opens")
 }
 

@@ -4,7 +4,7 @@
 //!  offset size field
 //!  0      4    magic          "KLOG" (0x4B4C4F47, little-endian u32)
 //!  4      2    format_version 1
-//!  6      1    kind           command / command part / commit record
+//!  6      1    kind           command / command part / commit record / key record
 //!  7      1    reserved       0
 //!  8      8    op             dense, strictly increasing from 1
 //!  16     4    view           replication view that prepared it
@@ -45,6 +45,9 @@ pub enum FrameKind {
     /// The last part of a spanning command: its commit record. The command
     /// (all preceding contiguous parts plus this payload) applies here.
     CommandCommit = 3,
+    /// A key record: a tenant key wrapped by its parent key (plaintext
+    /// payload; the key inside is ciphertext). Never applied by the kernel.
+    KeyRecord = 4,
 }
 
 impl FrameKind {
@@ -53,6 +56,7 @@ impl FrameKind {
             1 => Some(FrameKind::Command),
             2 => Some(FrameKind::CommandPart),
             3 => Some(FrameKind::CommandCommit),
+            4 => Some(FrameKind::KeyRecord),
             _ => None,
         }
     }
@@ -228,7 +232,7 @@ mod tests {
                     // the length and CRC paths are exercised too.
                     bytes[..4].copy_from_slice(&MAGIC.to_le_bytes());
                     bytes[4..6].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-                    bytes[6] = 1 + bytes[6] % 3;
+                    bytes[6] = 1 + bytes[6] % 4;
                     let len = (bytes[32] as u32) % 600;
                     bytes[32..36].copy_from_slice(&len.to_le_bytes());
                 }

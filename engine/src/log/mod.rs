@@ -240,6 +240,7 @@ impl Log {
                     seq: 1,
                     op: 0,
                     head_hash: [0; 32],
+                    epoch: 0,
                 };
                 if !names.iter().any(|n| n == WATERMARK_FILE) {
                     storage.create(WATERMARK_FILE)?;
@@ -292,22 +293,22 @@ impl Log {
                 (name, 0)
             }
         };
-        let mut watermark_now = watermark_next.expect("every non-refused decision has a watermark");
-        if last_op > watermark_now.op {
-            // Frames that were durable but never acknowledged: from now on
-            // they are served, so they become acknowledged-able.
-            watermark_now = Watermark {
-                seq: watermark_now.seq + 1,
-                op: last_op,
-                head_hash: last_hash,
-            };
-            storage.write_at(
-                WATERMARK_FILE,
-                watermark_now.slot_offset(),
-                &watermark_now.encode(),
-            )?;
-            storage.sync(WATERMARK_FILE)?;
-        }
+        let previous = watermark_next.expect("every non-refused decision has a watermark");
+        // Always rewrite the watermark at open: it raises the op over durable
+        // but never-acknowledged frames (served from now on) and bumps the
+        // nonce epoch, durably, before anything new is sealed.
+        let watermark_now = Watermark {
+            seq: previous.seq + 1,
+            op: last_op,
+            head_hash: last_hash,
+            epoch: previous.epoch + 1,
+        };
+        storage.write_at(
+            WATERMARK_FILE,
+            watermark_now.slot_offset(),
+            &watermark_now.encode(),
+        )?;
+        storage.sync(WATERMARK_FILE)?;
         assert!(
             watermark_now.op == last_op,
             "watermark must equal the recovered head"
@@ -345,6 +346,12 @@ impl Log {
     /// The hash of the newest frame (the chain head).
     pub fn head_hash(&self) -> [u8; 32] {
         self.pending.lock().last_hash
+    }
+
+    /// The nonce epoch of this open: durable, and larger than every earlier
+    /// open's.
+    pub fn epoch(&self) -> u32 {
+        self.writer.lock().watermark.epoch
     }
 
     /// The highest op whose watermark is durable: every acknowledged op is
@@ -431,6 +438,7 @@ impl LogStorage for Log {
             seq: writer.watermark.seq + 1,
             op: last,
             head_hash,
+            epoch: writer.watermark.epoch,
         };
         self.storage
             .write_at(WATERMARK_FILE, next.slot_offset(), &next.encode())

@@ -17,7 +17,8 @@
 //!        8      8    seq        higher seq = newer slot
 //!        16     8    op         highest acknowledged-able op
 //!        24     32   head_hash  SHA-256 of the stored frame at `op`
-//!        56     4    crc32c     over bytes [0, 56)
+//!        56     4    epoch      nonce epoch of the current writer
+//!        60     4    crc32c     over bytes [0, 60)
 //! ```
 //!
 //! Two slots because a write can tear: the slot being written may be lost,
@@ -26,16 +27,21 @@
 //! fsync. The hash pins the acknowledged history: a log rewritten to a
 //! different but internally consistent chain does not match it.
 //! Cost: one extra fsync per group commit (not per commit).
+//!
+//! The slot also carries the nonce **epoch** (see `crypto::envelope`): every
+//! open writes the watermark with the epoch bumped and fsyncs it before
+//! anything is sealed, so nonces of a rewritten op (after a truncated tail)
+//! never repeat those of the lost one.
 
 /// File name inside the log directory.
 pub const WATERMARK_FILE: &str = "watermark";
 /// Distance between the two slots (a sector each, so tearing one never
 /// touches the other).
 pub const SLOT_STRIDE_BYTES: u64 = 512;
-const SLOT_BYTES: usize = 60;
+const SLOT_BYTES: usize = 64;
 /// "KWMK" as a little-endian u32.
 const MAGIC: u32 = 0x4B4D_574B;
-const FORMAT_VERSION: u16 = 1;
+const FORMAT_VERSION: u16 = 2;
 
 /// One slot's content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +49,7 @@ pub struct Watermark {
     pub seq: u64,
     pub op: u64,
     pub head_hash: [u8; 32],
+    pub epoch: u32,
 }
 
 /// What reading the watermark file found.
@@ -71,6 +78,7 @@ impl Watermark {
         out.extend_from_slice(&self.seq.to_le_bytes());
         out.extend_from_slice(&self.op.to_le_bytes());
         out.extend_from_slice(&self.head_hash);
+        out.extend_from_slice(&self.epoch.to_le_bytes());
         let crc = crc32c::crc32c(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         assert_eq!(out.len(), SLOT_BYTES, "watermark slot layout");
@@ -82,10 +90,10 @@ impl Watermark {
             return None;
         }
         let u64_at = |at: usize| u64::from_le_bytes(slot[at..at + 8].try_into().unwrap());
-        let crc = u32::from_le_bytes(slot[56..60].try_into().unwrap());
+        let crc = u32::from_le_bytes(slot[60..64].try_into().unwrap());
         if u32::from_le_bytes(slot[0..4].try_into().unwrap()) != MAGIC
             || u16::from_le_bytes([slot[4], slot[5]]) != FORMAT_VERSION
-            || crc32c::crc32c(&slot[..56]) != crc
+            || crc32c::crc32c(&slot[..60]) != crc
         {
             return None;
         }
@@ -95,6 +103,7 @@ impl Watermark {
             seq: u64_at(8),
             op: u64_at(16),
             head_hash,
+            epoch: u32::from_le_bytes(slot[56..60].try_into().unwrap()),
         })
     }
 }
@@ -124,6 +133,7 @@ mod tests {
             seq,
             op,
             head_hash: [op as u8; 32],
+            epoch: seq as u32,
         }
     }
 
