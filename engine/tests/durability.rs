@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::TryStreamExt;
+use kimberlite_engine::crypto::envelope;
 use kimberlite_engine::crypto::{MasterKey, MasterKeySource};
+use kimberlite_engine::log::frame::{self, FrameKind};
+use kimberlite_engine::log::list_segments;
 use kimberlite_engine::log::sim::{CrashMode, SimStorage};
 use kimberlite_engine::log::watermark::{self, WatermarkRead};
 use kimberlite_engine::sql::{parse, Outcome, Session};
@@ -170,5 +173,134 @@ async fn random_power_cuts_keep_every_acknowledged_transaction_whole() {
             per_batch, 0,
             "seed {seed}: a partial transaction is visible"
         );
+    }
+}
+
+/// The stored frames of a simulated disk's single segment: (op, kind, payload, bytes).
+fn frames(disk: &SimStorage) -> Vec<(u64, FrameKind, Vec<u8>, Vec<u8>)> {
+    let segments = list_segments(disk).unwrap();
+    let mut out = Vec::new();
+    for (_, name) in segments {
+        let bytes = disk.contents(&name).unwrap();
+        let mut at = 0;
+        while at < bytes.len() {
+            let Ok((header, len)) = frame::decode(&bytes[at..]) else {
+                break;
+            };
+            let stored = bytes[at..at + len].to_vec();
+            out.push((
+                header.op,
+                header.kind,
+                frame::payload(&stored).to_vec(),
+                stored,
+            ));
+            at += len;
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_flipped_ciphertext_byte_fails_authentication_even_with_crc_and_chain_recomputed() {
+    let disk = SimStorage::new();
+    let engine = open(&disk);
+    let mut session = Session::new(engine.clone(), "kimberlite", "kimberlite");
+    run(&mut session, "CREATE TABLE a (id int PRIMARY KEY, v text)")
+        .await
+        .unwrap();
+    run(&mut session, "INSERT INTO a VALUES (1, 'balance 100')")
+        .await
+        .unwrap();
+    engine.shutdown();
+    let disk = disk.crash(CrashMode::DropUnsynced);
+
+    // Forge the newest frame: flip one ciphertext byte, recompute its CRC,
+    // and rewrite the watermark's head hash so the chain checks pass too.
+    let (_, name) = list_segments(&disk).unwrap().pop().unwrap();
+    let bytes = disk.contents(&name).unwrap();
+    let all = frames(&disk);
+    let (op, _, payload, stored) = all.last().unwrap().clone();
+    let (header, _) = frame::decode(&stored).unwrap();
+    let mut forged_payload = payload.clone();
+    let last = forged_payload.len() - 20;
+    forged_payload[last] ^= 0x01;
+    let forged = frame::encode(&header, &forged_payload);
+    let mut segment = bytes[..bytes.len() - stored.len()].to_vec();
+    segment.extend_from_slice(&forged);
+    disk.replace(&name, segment);
+    let WatermarkRead::Valid(mark) =
+        watermark::read(disk.contents(watermark::WATERMARK_FILE).as_deref())
+    else {
+        panic!("watermark");
+    };
+    let forged_mark = watermark::Watermark {
+        seq: mark.seq + 1,
+        op,
+        head_hash: frame::hash(&forged),
+        epoch: mark.epoch,
+    };
+    let mut file = disk.contents(watermark::WATERMARK_FILE).unwrap();
+    let at = forged_mark.slot_offset() as usize;
+    let encoded = forged_mark.encode();
+    file[at..at + encoded.len()].copy_from_slice(&encoded);
+    disk.replace(watermark::WATERMARK_FILE, file);
+
+    let error = Engine::open_on(
+        {
+            let mut config = EngineConfig::new("/nonexistent-sim-dir");
+            config.master_key = MasterKeySource::Key(Arc::new(MasterKey::from_bytes([42; 32])));
+            config
+        },
+        Arc::new(disk),
+        Arc::new(SystemClock),
+    )
+    .err()
+    .expect("a tampered ciphertext must be refused");
+    assert!(
+        error.to_string().contains("fails authentication")
+            && error.to_string().contains(&format!("op {op}")),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn an_op_rewritten_after_a_torn_tail_gets_a_fresh_nonce() {
+    let disk = SimStorage::new();
+    let engine = open(&disk);
+    let mut session = Session::new(engine.clone(), "kimberlite", "kimberlite");
+    run(&mut session, "CREATE TABLE n (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    // This commit reaches the page cache but its fsync fails: never acknowledged.
+    disk.fail_syncs_after(0);
+    assert!(run(&mut session, "INSERT INTO n VALUES (1)").await.is_err());
+    let lost = frames(&disk).last().unwrap().clone();
+    engine.shutdown();
+
+    for (label, crashed) in [
+        (
+            "torn tail",
+            disk.crash(CrashMode::TearLastWrite { keep_bytes: 30 }),
+        ),
+        ("dropped tail", disk.crash(CrashMode::DropUnsynced)),
+    ] {
+        let engine = open(&crashed);
+        let mut session = Session::new(engine.clone(), "kimberlite", "kimberlite");
+        run(&mut session, "INSERT INTO n VALUES (2)").await.unwrap();
+        let rewritten = frames(&crashed)
+            .into_iter()
+            .find(|(op, ..)| *op == lost.0)
+            .expect("the op number is reused");
+        assert_eq!(
+            envelope::key_id_of(&rewritten.2),
+            envelope::key_id_of(&lost.2),
+            "{label}: same data key"
+        );
+        assert_ne!(
+            envelope::nonce_of(&rewritten.2),
+            envelope::nonce_of(&lost.2),
+            "{label}: a (key, nonce) pair was reused"
+        );
+        engine.shutdown();
     }
 }

@@ -8,6 +8,7 @@
 //! max_connections = 100
 //! statement_memory_bytes_max = 268435456
 //! message_bytes_max = 67108864
+//! master_key_file = "/etc/kimberlite/master.key"
 //! ```
 
 use std::net::SocketAddr;
@@ -43,6 +44,11 @@ pub struct ServeArgs {
     /// larger ones close the connection with 08P01 (default 64 MiB).
     #[arg(long, env = "KIMBERLITE_MESSAGE_BYTES_MAX")]
     pub message_bytes_max: Option<usize>,
+    /// File holding the 256-bit master key as 64 hex digits, readable by
+    /// its owner only. Without it (and without KIMBERLITE_MASTER_KEY) a
+    /// fresh data directory gets a generated key in DATA_DIR/keys.
+    #[arg(long, env = "KIMBERLITE_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,6 +60,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     statement_memory_bytes_max: Option<usize>,
     message_bytes_max: Option<usize>,
+    master_key_file: Option<PathBuf>,
 }
 
 /// Default for `max_connections`, as PostgreSQL's.
@@ -68,6 +75,7 @@ pub struct Config {
     pub max_connections: usize,
     pub statement_memory_bytes_max: usize,
     pub message_bytes_max: usize,
+    pub master_key: kimberlite_engine::crypto::MasterKeySource,
 }
 
 impl Config {
@@ -107,6 +115,23 @@ impl Config {
                 .message_bytes_max
                 .or(file.message_bytes_max)
                 .unwrap_or(crate::frontend::MESSAGE_BYTES_MAX_DEFAULT),
+            master_key: master_key_source(args.master_key_file.or(file.master_key_file)),
         })
+    }
+}
+
+/// The key in the environment (never a flag: flags show up in `ps`).
+pub const MASTER_KEY_ENV: &str = "KIMBERLITE_MASTER_KEY";
+
+fn master_key_source(file: Option<PathBuf>) -> kimberlite_engine::crypto::MasterKeySource {
+    use kimberlite_engine::crypto::MasterKeySource;
+    if let Some(path) = file {
+        return MasterKeySource::File(path);
+    }
+    match std::env::var(MASTER_KEY_ENV) {
+        Ok(hex) if !hex.is_empty() => {
+            MasterKeySource::Hex(std::sync::Arc::new(zeroize::Zeroizing::new(hex)))
+        }
+        _ => MasterKeySource::DataDir,
     }
 }

@@ -86,6 +86,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<(), String> {
     let mut engine_config = EngineConfig::new(&config.data_dir);
     engine_config.segment_bytes_max = config.segment_bytes_max;
     engine_config.statement_memory_bytes_max = config.statement_memory_bytes_max;
+    engine_config.master_key = config.master_key.clone();
     let engine = Engine::open(engine_config, Arc::new(SystemClock))
         .map_err(|e| format!("cannot open {}: {e}", config.data_dir.display()))?;
     let auth_mode = initialize(&engine, mode).await?;
