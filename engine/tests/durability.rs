@@ -14,10 +14,15 @@ use kimberlite_engine::log::watermark::{self, WatermarkRead};
 use kimberlite_engine::sql::{parse, Outcome, Session};
 use kimberlite_engine::{Engine, EngineConfig, SystemClock};
 
-fn open(disk: &SimStorage) -> Arc<Engine> {
+/// A configuration for the simulated disk, with a fixed master key.
+fn config() -> EngineConfig {
     let mut config = EngineConfig::new("/nonexistent-sim-dir");
     config.master_key = MasterKeySource::Key(Arc::new(MasterKey::from_bytes([42; 32])));
-    Engine::open_on(config, Arc::new(disk.clone()), Arc::new(SystemClock)).expect("engine opens")
+    config
+}
+
+fn open(disk: &SimStorage) -> Arc<Engine> {
+    Engine::open_on(config(), Arc::new(disk.clone()), Arc::new(SystemClock)).expect("engine opens")
 }
 
 async fn run(session: &mut Session, sql: &str) -> Result<usize, kimberlite_engine::EngineError> {
@@ -245,17 +250,9 @@ async fn a_flipped_ciphertext_byte_fails_authentication_even_with_crc_and_chain_
     file[at..at + encoded.len()].copy_from_slice(&encoded);
     disk.replace(watermark::WATERMARK_FILE, file);
 
-    let error = Engine::open_on(
-        {
-            let mut config = EngineConfig::new("/nonexistent-sim-dir");
-            config.master_key = MasterKeySource::Key(Arc::new(MasterKey::from_bytes([42; 32])));
-            config
-        },
-        Arc::new(disk),
-        Arc::new(SystemClock),
-    )
-    .err()
-    .expect("a tampered ciphertext must be refused");
+    let error = Engine::open_on(config(), Arc::new(disk), Arc::new(SystemClock))
+        .err()
+        .expect("a tampered ciphertext must be refused");
     assert!(
         error.to_string().contains("fails authentication")
             && error.to_string().contains(&format!("op {op}")),

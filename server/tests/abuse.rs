@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::TestServer;
+use common::{raw, TestServer};
 
 fn raw(server: &TestServer) -> TcpStream {
     let stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
@@ -40,35 +40,6 @@ fn drain(mut stream: TcpStream) -> Vec<u8> {
     out
 }
 
-fn startup_packet() -> Vec<u8> {
-    let mut body = Vec::new();
-    body.extend_from_slice(&196608i32.to_be_bytes()); // protocol 3.0
-    for (k, v) in [("user", "kimberlite"), ("database", "kimberlite")] {
-        body.extend_from_slice(k.as_bytes());
-        body.push(0);
-        body.extend_from_slice(v.as_bytes());
-        body.push(0);
-    }
-    body.push(0);
-    let mut packet = ((body.len() + 4) as i32).to_be_bytes().to_vec();
-    packet.extend(body);
-    packet
-}
-
-/// Logs in and reads up to the first ReadyForQuery.
-fn logged_in(server: &TestServer) -> TcpStream {
-    let mut stream = raw(server);
-    stream.write_all(&startup_packet()).unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !seen.windows(6).any(|w| w == [b'Z', 0, 0, 0, 5, b'I']) {
-        let n = stream.read(&mut buf).unwrap();
-        assert!(n > 0, "server closed during login");
-        seen.extend_from_slice(&buf[..n]);
-    }
-    stream
-}
-
 #[tokio::test]
 async fn malformed_messages_never_take_the_server_down() {
     let dir = tempfile::tempdir().unwrap();
@@ -96,11 +67,11 @@ async fn malformed_messages_never_take_the_server_down() {
 
     // A truncated startup packet, then the client vanishes.
     let mut s = raw(&server);
-    s.write_all(&startup_packet()[..7]).unwrap();
+    s.write_all(&raw::startup_packet()[..7]).unwrap();
     drop(s);
 
     // After login: an unknown message type → FATAL 08P01, as PostgreSQL.
-    let mut s = logged_in(&server);
+    let mut s = raw::logged_in(server.port);
     s.write_all(&[b'@', 0, 0, 0, 4]).unwrap();
     let reply = String::from_utf8_lossy(&drain(s)).into_owned();
     assert!(
@@ -110,21 +81,21 @@ async fn malformed_messages_never_take_the_server_down() {
 
     // After login: a length field below 4, and a Parse whose parameter
     // count runs past its body (this one used to panic pgwire's decoder).
-    let mut s = logged_in(&server);
+    let mut s = raw::logged_in(server.port);
     s.write_all(&[b'd', 0, 0, 0, 3, 0]).unwrap();
     assert!(String::from_utf8_lossy(&drain(s)).contains("08P01"));
-    let mut s = logged_in(&server);
+    let mut s = raw::logged_in(server.port);
     s.write_all(&[b'P', 0, 0, 0, 8, 0, 0, 0, 1]).unwrap();
     assert!(String::from_utf8_lossy(&drain(s)).contains("insufficient data left in message"));
 
     // After login: a Query claiming an absurd length.
-    let mut s = logged_in(&server);
+    let mut s = raw::logged_in(server.port);
     s.write_all(&[b'Q', 0x7F, 0xFF, 0xFF, 0xFF]).unwrap();
     s.write_all(b"SELECT 1").unwrap();
     drain(s);
 
     // After login: invalid UTF-8 in a query.
-    let mut s = logged_in(&server);
+    let mut s = raw::logged_in(server.port);
     let sql = b"SELECT '\xff\xfe'\0";
     let mut message = vec![b'Q'];
     message.extend_from_slice(&((sql.len() + 4) as i32).to_be_bytes());
@@ -140,7 +111,7 @@ async fn malformed_messages_never_take_the_server_down() {
 
     // A Bind for a statement that does not exist, then Sync: an error, and the
     // connection stays usable.
-    let mut s = logged_in(&server);
+    let mut s = raw::logged_in(server.port);
     let mut bind = vec![b'B'];
     let body = b"\0nope\0\0\0\0\0\0\0";
     bind.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());

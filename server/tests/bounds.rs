@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::TestServer;
+use common::{raw, TestServer};
 
 const ROWS: u64 = 10_000_000;
 
@@ -22,24 +22,6 @@ fn rss_bytes(pid: u32) -> u64 {
         .expect("VmRSS in /proc status");
     let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     kb * 1024
-}
-
-fn message(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-    out.extend_from_slice(body);
-    out
-}
-
-fn startup() -> Vec<u8> {
-    let mut body = 196608i32.to_be_bytes().to_vec();
-    for part in ["user", "kimberlite", "database", "kimberlite", ""] {
-        body.extend_from_slice(part.as_bytes());
-        body.push(0);
-    }
-    let mut out = ((body.len() + 4) as i32).to_be_bytes().to_vec();
-    out.extend(body);
-    out
 }
 
 /// Reads backend messages, calling `on` with (tag, body) until it says stop.
@@ -91,12 +73,14 @@ async fn a_ten_million_row_select_stays_within_a_fixed_buffer_however_slowly_it_
         start: 0,
     };
     let mut writer = stream;
-    writer.write_all(&startup()).unwrap();
+    writer.write_all(&raw::startup_packet()).unwrap();
     while reader.next().0 != b'Z' {}
     let baseline = rss_bytes(pid);
 
     let sql = format!("SELECT value, value * 2 AS twice FROM generate_series(1, {ROWS})\0");
-    writer.write_all(&message(b'Q', sql.as_bytes())).unwrap();
+    writer
+        .write_all(&raw::message(b'Q', sql.as_bytes()))
+        .unwrap();
     // Read a little, then stop reading: the server must block, not buffer.
     let mut rows = 0u64;
     while rows < 1000 {

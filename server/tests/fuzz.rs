@@ -7,50 +7,14 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 
-use common::TestServer;
+use common::{raw, TestServer};
 
 /// Message types a client may send, plus a few it may not.
 const TAGS: &[u8] = b"QPBEDCSHFdcfpX@\x00\xff";
-
-fn plausible_message(tag: u8, body: &[u8], lie: i32) -> Vec<u8> {
-    let mut out = vec![tag];
-    out.extend_from_slice(&((body.len() as i32 + 4).wrapping_add(lie)).to_be_bytes());
-    out.extend_from_slice(body);
-    out
-}
-
-fn startup_packet() -> Vec<u8> {
-    let mut body = 196608i32.to_be_bytes().to_vec();
-    for part in ["user", "kimberlite", "database", "kimberlite", ""] {
-        body.extend_from_slice(part.as_bytes());
-        body.push(0);
-    }
-    let mut out = ((body.len() + 4) as i32).to_be_bytes().to_vec();
-    out.extend(body);
-    out
-}
-
-/// Logs in; returns the stream, or None if the server refused.
-fn login(port: u16) -> TcpStream {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    stream.write_all(&startup_packet()).unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !seen.windows(6).any(|w| w == [b'Z', 0, 0, 0, 5, b'I']) {
-        let n = stream.read(&mut buf).unwrap();
-        assert!(n > 0, "server closed during login");
-        seen.extend_from_slice(&buf[..n]);
-    }
-    stream
-}
 
 #[tokio::test]
 async fn seeded_garbage_on_live_connections_never_disturbs_other_sessions() {
@@ -66,7 +30,7 @@ async fn seeded_garbage_on_live_connections_never_disturbs_other_sessions() {
         .unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x6b696d62);
     for round in 0..60 {
-        let mut stream = login(server.port);
+        let mut stream = raw::logged_in(server.port);
         let mut bytes = Vec::new();
         for _ in 0..rng.gen_range(1..6) {
             let tag = TAGS[rng.gen_range(0..TAGS.len())];
@@ -76,17 +40,17 @@ async fn seeded_garbage_on_live_connections_never_disturbs_other_sessions() {
             } else {
                 0
             };
-            bytes.extend(plausible_message(tag, &body, lie));
+            bytes.extend(raw::message_lying(tag, &body, lie));
         }
         // Every few rounds, a Parse whose parameter count overruns its body
         // (it made pgwire's decoder panic before `frontend.rs` checked it).
         if round % 5 == 0 {
-            bytes.extend(plausible_message(b'P', &[0, 0, 0, 1], 0));
+            bytes.extend(raw::message_lying(b'P', &[0, 0, 0, 1], 0));
         }
         // Half the time, follow with a Sync and a real query.
         if round % 2 == 0 {
-            bytes.extend(plausible_message(b'S', b"", 0));
-            bytes.extend(plausible_message(b'Q', b"SELECT 1\0", 0));
+            bytes.extend(raw::message_lying(b'S', b"", 0));
+            bytes.extend(raw::message_lying(b'Q', b"SELECT 1\0", 0));
         }
         let _ = stream.write_all(&bytes);
         // Read whatever comes back until the server closes or goes quiet.

@@ -178,36 +178,38 @@ impl Log {
             }
             let mut offset = 0usize;
             while offset < bytes.len() {
-                let damage = match frame::decode(&bytes[offset..]) {
-                    Err(error) => Some(Damage::Frame(error)),
+                // Decode, CRC and hash each frame once: replay is hot.
+                let checked = match frame::decode(&bytes[offset..]) {
+                    Err(error) => Err(Damage::Frame(error)),
                     Ok((header, _))
                         if header.op != last_op + 1 || header.prev_hash != last_hash =>
                     {
-                        Some(Damage::ChainBreak)
+                        Err(Damage::ChainBreak)
                     }
-                    Ok((_, len)) => {
-                        let stored = &bytes[offset..offset + len];
-                        let hash = frame::hash(stored);
+                    Ok((header, len)) => {
+                        let hash = frame::hash(&bytes[offset..offset + len]);
                         match mark {
-                            Some(m) if m.op == last_op + 1 && m.head_hash != hash => {
-                                Some(Damage::HeadMismatch)
+                            Some(m) if m.op == header.op && m.head_hash != hash => {
+                                Err(Damage::HeadMismatch)
                             }
-                            _ => None,
+                            _ => Ok((header, len, hash)),
                         }
                     }
                 };
-                if let Some(damage) = damage {
-                    end = ScanEnd::Bad {
-                        op: last_op + 1,
-                        damage,
-                    };
-                    stop = Some(stop_here(offset));
-                    break 'segments;
-                }
-                let (header, len) = frame::decode(&bytes[offset..]).expect("checked above");
+                let (header, len, hash) = match checked {
+                    Ok(frame) => frame,
+                    Err(damage) => {
+                        end = ScanEnd::Bad {
+                            op: last_op + 1,
+                            damage,
+                        };
+                        stop = Some(stop_here(offset));
+                        break 'segments;
+                    }
+                };
                 let stored = &bytes[offset..offset + len];
                 on_frame(&header, frame::payload(stored))?;
-                last_hash = frame::hash(stored);
+                last_hash = hash;
                 last_op = header.op;
                 report.frames += 1;
                 offset += len;

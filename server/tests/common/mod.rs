@@ -154,3 +154,52 @@ pub fn sqlstate<T>(result: Result<T, tokio_postgres::Error>) -> String {
         .map(|c| c.code().to_string())
         .unwrap_or_else(|| format!("no sqlstate: {error}"))
 }
+
+/// Raw protocol bytes for tests that talk to the server without a driver.
+pub mod raw {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    /// A protocol 3.0 startup packet for `kimberlite` on `kimberlite`.
+    pub fn startup_packet() -> Vec<u8> {
+        let mut body = 196608i32.to_be_bytes().to_vec();
+        for part in ["user", "kimberlite", "database", "kimberlite", ""] {
+            body.extend_from_slice(part.as_bytes());
+            body.push(0);
+        }
+        let mut packet = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+        packet.extend(body);
+        packet
+    }
+
+    /// A tagged message whose length field is off by `lie` (0: honest).
+    pub fn message_lying(tag: u8, body: &[u8], lie: i32) -> Vec<u8> {
+        let mut out = vec![tag];
+        out.extend_from_slice(&(body.len() as i32 + 4).wrapping_add(lie).to_be_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// A tagged message.
+    pub fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+        message_lying(tag, body, 0)
+    }
+
+    /// Connects, logs in and reads up to the first ReadyForQuery.
+    pub fn logged_in(port: u16) -> TcpStream {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        stream.write_all(&startup_packet()).unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !seen.windows(6).any(|w| w == [b'Z', 0, 0, 0, 5, b'I']) {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0, "server closed during login");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        stream
+    }
+}
