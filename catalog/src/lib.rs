@@ -129,8 +129,9 @@ pub enum CatalogChange {
     SetAuthMode(AuthMode),
 }
 
-/// The catalog at one op. Cheap to clone (tables are shared).
-#[derive(Debug, Clone, Default)]
+/// The catalog at one op. Cheap to clone (tables are shared). Serialized
+/// into projection snapshots.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Catalog {
     tables: BTreeMap<String, Arc<TableDef>>,
     roles: BTreeMap<String, RoleDef>,

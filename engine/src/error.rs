@@ -69,6 +69,9 @@ pub enum EngineError {
     ProgramLimitExceeded(String),
     #[error("{0}")]
     InvalidAuthorization(String),
+    /// `permission denied …`.
+    #[error("{0}")]
+    InsufficientPrivilege(String),
     /// The statement needed more memory than `statement_memory_bytes_max`.
     /// The detail says which operator asked.
     #[error("out of memory")]
@@ -125,6 +128,7 @@ impl EngineError {
             EngineError::InFailedTransaction => "25P02",
             EngineError::ProgramLimitExceeded(_) => "54000",
             EngineError::InvalidAuthorization(_) => "28000",
+            EngineError::InsufficientPrivilege(_) => "42501",
             EngineError::OutOfMemory(_) => "53200",
             EngineError::QueryCanceled => "57014",
             EngineError::StatementTimeout => "57014",

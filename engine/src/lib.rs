@@ -22,13 +22,16 @@
 //! see ops up to the durable watermark ([`Engine::snapshot`]), so nothing
 //! becomes visible before it is durable.
 
+pub mod checkpoint;
 pub mod crypto;
 pub mod datum;
 pub mod error;
 pub mod kernel;
 pub mod log;
 pub mod mvcc;
+pub mod snapshot;
 pub mod sql;
+pub mod verify;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +41,7 @@ use kimberlite_catalog::{AuthMode, Catalog, CatalogChange, RoleDef};
 use kimberlite_consensus::{EntryMeta, LogStorage, Op, SoloReplica};
 use parking_lot::RwLock;
 
+use checkpoint::Checkpoint;
 use crypto::envelope;
 use crypto::keys::KeyKind;
 use crypto::{KeyRecord, Keyring, MasterKeySource, NonceSource};
@@ -84,6 +88,19 @@ pub struct EngineConfig {
     /// Where the master key comes from (default: generated in
     /// `DATA_DIR/keys` on a fresh directory).
     pub master_key: MasterKeySource,
+    /// A signed checkpoint is logged once this many ops follow the last one…
+    pub checkpoint_ops: u64,
+    /// …or once this much time passed since it (checked at commit), and at
+    /// every clean shutdown.
+    pub checkpoint_interval: std::time::Duration,
+    /// The checkpoint signing key in hand (tests on the simulated disk,
+    /// embedding); `None` reads or creates `DATA_DIR/keys/node.key`.
+    pub node_key: Option<Arc<ed25519_dalek::SigningKey>>,
+    /// Write a projection snapshot at every checkpoint and start from the
+    /// newest one.
+    pub snapshots: bool,
+    /// Snapshots kept (older ones are removed when a new one is written).
+    pub snapshots_kept: usize,
 }
 
 impl EngineConfig {
@@ -94,6 +111,11 @@ impl EngineConfig {
             txn_bytes_max: 64 << 20,
             statement_memory_bytes_max: STATEMENT_MEMORY_BYTES_MAX_DEFAULT,
             master_key: MasterKeySource::DataDir,
+            checkpoint_ops: 10_000,
+            checkpoint_interval: std::time::Duration::from_secs(60),
+            node_key: None,
+            snapshots: true,
+            snapshots_kept: 2,
         }
     }
 }
@@ -126,6 +148,89 @@ pub struct Engine {
     keyring: parking_lot::Mutex<Keyring>,
     /// Nonces for everything this process seals.
     nonces: NonceSource,
+    /// Signs checkpoints.
+    node_key: ed25519_dalek::SigningKey,
+    /// The newest checkpoint in the log: (its frame's op, the record, the
+    /// clock when it was read or written).
+    checkpoint: parking_lot::Mutex<CheckpointMark>,
+    /// How the state was rebuilt at open.
+    replay: ReplayStats,
+}
+
+/// How the state was rebuilt at open: from which snapshot, and how many
+/// commands were decrypted and applied on top of it.
+#[derive(Debug, Clone, Copy, Default)]
+struct ReplayStats {
+    snapshot_op: Op,
+    commands: u64,
+}
+
+/// Where the newest checkpoint stands.
+#[derive(Debug, Clone, Default)]
+struct CheckpointMark {
+    frame_op: Op,
+    record: Option<Checkpoint>,
+    at_ns: u64,
+}
+
+/// The newest snapshot a restart may start from: its checkpoint (the frame
+/// after it) is at or below the acknowledged watermark, so it can never be
+/// rewritten. A snapshot that fails its hash is skipped (the log replays
+/// what it held).
+fn newest_usable_snapshot(
+    data_dir: &std::path::Path,
+    storage: &dyn Storage,
+) -> EngineResult<Option<snapshot::SnapshotFile>> {
+    let watermark_op =
+        match log::watermark::read(storage.read(log::watermark::WATERMARK_FILE).ok().as_deref()) {
+            log::watermark::WatermarkRead::Valid(mark) => mark.op,
+            _ => 0,
+        };
+    for (op, path) in snapshot::list(data_dir)?.into_iter().rev() {
+        if op + 1 > watermark_op {
+            continue;
+        }
+        match std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| snapshot::decode(&b))
+        {
+            Ok(file) if file.op == op => return Ok(Some(file)),
+            Ok(_) => {
+                tracing::warn!(path = %path.display(), "snapshot named for another op; ignored")
+            }
+            Err(why) => {
+                tracing::warn!(path = %path.display(), %why, "damaged snapshot ignored; replaying the log instead")
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Opens a snapshot once the checkpoint after it verified and signs its hash.
+fn load_snapshot(
+    keyring: &Keyring,
+    file: &snapshot::SnapshotFile,
+    record: &Checkpoint,
+) -> EngineResult<KernelState> {
+    if record.op != file.op || record.snapshot_hash != file.hash {
+        return Err(EngineError::Corrupted(format!(
+            "snapshot at op {} is not the one its checkpoint signed",
+            file.op
+        )));
+    }
+    let plain = zeroize::Zeroizing::new(
+        envelope::open(keyring, file.tenant, &file.envelope)
+            .map_err(|e| EngineError::Corrupted(format!("snapshot at op {}: {e}", file.op)))?,
+    );
+    let state = KernelState::decode(&plain)?;
+    if state.applied_op != file.op {
+        return Err(EngineError::Corrupted(format!(
+            "snapshot at op {} holds the state of op {}",
+            file.op, state.applied_op
+        )));
+    }
+    tracing::info!(op = file.op, "loaded projection snapshot");
+    Ok(state)
 }
 
 /// This node's id in nonces (a cluster of one today).
@@ -156,11 +261,65 @@ impl Engine {
         };
         let log_is_fresh = log::list_segments(storage.as_ref())?.is_empty();
         let master = config.master_key.load(&config.data_dir, log_is_fresh)?;
+        let node_key = if let Some(key) = &config.node_key {
+            (**key).clone()
+        } else if log_is_fresh || crypto::node::exists(&config.data_dir) {
+            crypto::node::load_or_create(&config.data_dir, &master)?
+        } else {
+            return Err(EngineError::KeyMismatch(format!(
+                "{} holds a log but no node signing key (keys/node.key)",
+                config.data_dir.display()
+            )));
+        };
+        let node_public = node_key.verifying_key().to_bytes();
+        let mut snapshot = if config.snapshots {
+            newest_usable_snapshot(&config.data_dir, storage.as_ref())?
+        } else {
+            None
+        };
+        let snapshot_op = snapshot.as_ref().map(|s| s.op).unwrap_or(0);
+        let mut replayed_commands = 0u64;
         let mut keyring = Keyring::new(master);
+        let mut newest_checkpoint = CheckpointMark::default();
         let (log, recovery) = Log::open(log_config, storage, |header, payload| {
+            if header.op == snapshot_op + 1
+                && snapshot.is_some()
+                && header.kind != FrameKind::Checkpoint
+            {
+                return Err(EngineError::Corrupted(format!(
+                    "snapshot at op {snapshot_op} is not followed by its checkpoint"
+                )));
+            }
             let envelope = match header.kind {
                 FrameKind::KeyRecord => {
                     keyring.install(&KeyRecord::decode(payload)?)?;
+                    state.skip(header.op);
+                    return Ok(());
+                }
+                FrameKind::Checkpoint => {
+                    let record = Checkpoint::decode(payload)
+                        .and_then(|c| {
+                            c.check(header.op, &header.prev_hash, Some(&node_public))?;
+                            Ok(c)
+                        })
+                        .map_err(|e| {
+                            EngineError::Corrupted(format!("checkpoint at op {}: {e}", header.op))
+                        })?;
+                    if header.op == snapshot_op + 1 {
+                        if let Some(file) = snapshot.take() {
+                            state = load_snapshot(&keyring, &file, &record)?;
+                        }
+                    }
+                    newest_checkpoint = CheckpointMark {
+                        frame_op: header.op,
+                        record: Some(record),
+                        at_ns: 0,
+                    };
+                    state.skip(header.op);
+                    return Ok(());
+                }
+                // Applied already: the snapshot holds its effect.
+                _ if header.op <= snapshot_op => {
                     state.skip(header.op);
                     return Ok(());
                 }
@@ -192,6 +351,7 @@ impl Engine {
             let command_bytes = envelope::open(&keyring, header.tenant, &envelope)
                 .map_err(|e| EngineError::Corrupted(format!("op {}: {e}", header.op)))?;
             let command = Command::decode(&command_bytes)?;
+            replayed_commands += 1;
             state.apply(header.op, &command).map_err(|e| {
                 EngineError::Corrupted(format!(
                     "logged command at op {} does not apply: {e}",
@@ -199,6 +359,14 @@ impl Engine {
                 ))
             })
         })?;
+        if snapshot.is_some() {
+            return Err(EngineError::Corrupted(format!(
+                "the log ends before the checkpoint of snapshot {snapshot_op}"
+            )));
+        }
+        if config.snapshots {
+            snapshot::remove_orphans(&config.data_dir, log.last_op())?;
+        }
         let applied = log.last_op();
         // Trailing parts without a commit record are never applied; skip them.
         if state.applied_op < applied {
@@ -206,7 +374,13 @@ impl Engine {
         }
         let row_id_next = state.row_id_next;
         let table_id_next = state.latest_catalog().next_table_id();
+        let replay = ReplayStats {
+            snapshot_op,
+            commands: replayed_commands,
+        };
         tracing::info!(
+            snapshot_op,
+            replayed_commands,
             frames = recovery.frames,
             segments = recovery.segments,
             truncated_bytes = recovery.truncated_bytes,
@@ -214,6 +388,9 @@ impl Engine {
             "log recovered"
         );
         let nonces = NonceSource::new(WRITER_ID, log.epoch());
+        // The interval counts from the open, not from a checkpoint written
+        // before a long downtime.
+        newest_checkpoint.at_ns = clock.now_ns();
         let replica = SoloReplica::start(log);
         Ok(Arc::new(Engine {
             config,
@@ -227,6 +404,9 @@ impl Engine {
             recovery,
             keyring: parking_lot::Mutex::new(keyring),
             nonces,
+            node_key,
+            checkpoint: parking_lot::Mutex::new(newest_checkpoint),
+            replay,
         }))
     }
 
@@ -329,6 +509,8 @@ impl Engine {
                 self.stats.sessions_open.load(Ordering::Relaxed),
             ),
             ("snapshot_op", self.snapshot()),
+            ("opened_from_snapshot_op", self.replay.snapshot_op),
+            ("replayed_commands", self.replay.commands),
         ]
     }
 
@@ -359,6 +541,9 @@ impl Engine {
                 .apply(op, &command)
                 .expect("command was checked under the same lock");
             self.applied_op.store(op, Ordering::Release);
+            if let Err(error) = self.checkpoint_if_due(&mut state, false) {
+                tracing::warn!(%error, "checkpoint not logged");
+            }
             op
         };
         self.replica.wait_committed(op).await?;
@@ -375,14 +560,7 @@ impl Engine {
     fn seal(&self, state: &mut KernelState, tenant: u32, bytes: &[u8]) -> EngineResult<Vec<u8>> {
         let mut keyring = self.keyring.lock();
         if keyring.active(tenant).is_none() {
-            let kek_id = keyring.key_id_max() + 1;
-            let kek = keyring.wrap_new(tenant, KeyKind::Kek, kek_id, 0, self.nonces.next())?;
-            self.propose_key_record(state, &kek)?;
-            keyring.install(&kek)?;
-            let dek =
-                keyring.wrap_new(tenant, KeyKind::Dek, kek_id + 1, kek_id, self.nonces.next())?;
-            self.propose_key_record(state, &dek)?;
-            keyring.install(&dek)?;
+            self.create_keys(state, &mut keyring, tenant)?;
         }
         let (key_id, key) = keyring.active(tenant).expect("created above");
         Ok(envelope::seal(
@@ -394,7 +572,129 @@ impl Engine {
         ))
     }
 
-    fn propose_key_record(&self, state: &mut KernelState, record: &KeyRecord) -> EngineResult<()> {
+    /// Logs a fresh KEK (wrapped by the master key) and data key (wrapped
+    /// by that KEK) for `tenant` and makes them its active keys. Returns
+    /// (KEK id, data key id, op of the last record).
+    fn create_keys(
+        &self,
+        state: &mut KernelState,
+        keyring: &mut Keyring,
+        tenant: u32,
+    ) -> EngineResult<(u32, u32, Op)> {
+        let kek_id = keyring.key_id_max() + 1;
+        let kek = keyring.wrap_new(tenant, KeyKind::Kek, kek_id, 0, self.nonces.next())?;
+        self.propose_key_record(state, &kek)?;
+        keyring.install(&kek)?;
+        let dek = keyring.wrap_new(tenant, KeyKind::Dek, kek_id + 1, kek_id, self.nonces.next())?;
+        let op = self.propose_key_record(state, &dek)?;
+        keyring.install(&dek)?;
+        Ok((kek_id, kek_id + 1, op))
+    }
+
+    /// Rotates the tenant's keys: a new KEK and data key are logged and new
+    /// commands are sealed with them; everything sealed before stays
+    /// readable with the old keys, which stay in the keyring. Returns the
+    /// new (KEK id, data key id) once the records are durable.
+    pub async fn rotate_keys(&self, tenant: u32) -> EngineResult<(u32, u32)> {
+        let (kek, dek, op) = {
+            let mut state = self.state.write();
+            let mut keyring = self.keyring.lock();
+            let created = self.create_keys(&mut state, &mut keyring, tenant)?;
+            self.applied_op.store(created.2, Ordering::Release);
+            created
+        };
+        self.replica.wait_committed(op).await?;
+        tracing::info!(tenant, kek, dek, "rotated keys");
+        Ok((kek, dek))
+    }
+
+    /// The active data key id of `tenant` (None before its first commit).
+    pub fn active_key_id(&self, tenant: u32) -> Option<u32> {
+        self.keyring.lock().active(tenant).map(|(id, _)| id)
+    }
+
+    /// Logs a signed checkpoint of the chain head when one is due (or
+    /// `force`d) and the log grew since the last one. Called under the
+    /// state lock so nothing is proposed between reading the head and
+    /// proposing the checkpoint of it.
+    fn checkpoint_if_due(&self, state: &mut KernelState, force: bool) -> EngineResult<()> {
+        let mut mark = self.checkpoint.lock();
+        let log = self.replica.storage();
+        let head_op = log.last_op();
+        if head_op == mark.frame_op || head_op == 0 {
+            return Ok(());
+        }
+        let now = self.clock.now_ns();
+        let interval = self.config.checkpoint_interval.as_nanos() as u64;
+        let due = force
+            || head_op - mark.frame_op >= self.config.checkpoint_ops
+            || now.saturating_sub(mark.at_ns) >= interval;
+        if !due {
+            return Ok(());
+        }
+        let snapshot_hash = if self.config.snapshots {
+            self.write_snapshot(state, head_op)?
+        } else {
+            [0; 32]
+        };
+        let record = Checkpoint::sign(&self.node_key, head_op, log.head_hash(), snapshot_hash, now);
+        let meta = EntryMeta {
+            op: 0,
+            view: 0,
+            timestamp_ns: now,
+            tenant: 0,
+            kind: FrameKind::Checkpoint as u8,
+        };
+        let op = self.replica.propose(meta, &record.encode())?;
+        state.skip(op);
+        self.applied_op.store(op, Ordering::Release);
+        *mark = CheckpointMark {
+            frame_op: op,
+            record: Some(record),
+            at_ns: now,
+        };
+        Ok(())
+    }
+
+    /// Seals the state at `op` with the tenant's data key and writes it as
+    /// a snapshot file; returns the file's hash for the checkpoint.
+    fn write_snapshot(&self, state: &KernelState, op: Op) -> EngineResult<[u8; 32]> {
+        assert_eq!(
+            state.applied_op, op,
+            "under the state lock, everything logged is applied"
+        );
+        let plain = zeroize::Zeroizing::new(state.encode());
+        let sealed = {
+            let keyring = self.keyring.lock();
+            let Some((key_id, key)) = keyring.active(DEFAULT_TENANT) else {
+                return Ok([0; 32]);
+            };
+            envelope::seal(key_id, key, self.nonces.next(), DEFAULT_TENANT, &plain)
+        };
+        let file = snapshot::encode(op, DEFAULT_TENANT, &sealed);
+        snapshot::write(&self.config.data_dir, op, &file, self.config.snapshots_kept)?;
+        Ok(file[file.len() - 32..].try_into().expect("32-byte hash"))
+    }
+
+    /// The newest checkpoint: (its frame's op, the record).
+    pub fn newest_checkpoint(&self) -> Option<(Op, Checkpoint)> {
+        let mark = self.checkpoint.lock();
+        mark.record.clone().map(|r| (mark.frame_op, r))
+    }
+
+    /// The node's public checkpoint-signing key.
+    pub fn node_public_key(&self) -> [u8; 32] {
+        self.node_key.verifying_key().to_bytes()
+    }
+
+    /// The chain head: (op, hash of its frame), including ops not yet durable.
+    pub fn chain_head(&self) -> (Op, [u8; 32]) {
+        let _state = self.state.read();
+        let log = self.replica.storage();
+        (log.last_op(), log.head_hash())
+    }
+
+    fn propose_key_record(&self, state: &mut KernelState, record: &KeyRecord) -> EngineResult<Op> {
         let meta = EntryMeta {
             op: 0,
             view: 0,
@@ -404,7 +704,7 @@ impl Engine {
         };
         let op = self.replica.propose(meta, &record.encode())?;
         state.skip(op);
-        Ok(())
+        Ok(op)
     }
 
     /// The log's nonce epoch for this process (durable, bumped every open).
@@ -462,8 +762,14 @@ impl Engine {
         Ok(())
     }
 
-    /// Flushes and stops the commit path.
+    /// Logs a final checkpoint, flushes and stops the commit path.
     pub fn shutdown(&self) {
+        {
+            let mut state = self.state.write();
+            if let Err(error) = self.checkpoint_if_due(&mut state, true) {
+                tracing::warn!(%error, "no checkpoint at shutdown");
+            }
+        }
         self.replica.shutdown();
     }
 }

@@ -17,12 +17,13 @@
 //! Left out for now: pruning versions no snapshot can see (a later change
 //! bounds memory with snapshots written at checkpoints).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
 use kimberlite_catalog::TableId;
 use kimberlite_consensus::Op;
+use serde::{Deserialize, Serialize};
 
 use crate::datum::Row;
 
@@ -30,7 +31,7 @@ use crate::datum::Row;
 pub const LIVE: Op = Op::MAX;
 
 /// One version of one row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Version {
     pub created_op: Op,
     pub deleted_op: Op,
@@ -44,7 +45,7 @@ impl Version {
 }
 
 /// All versions of a table's rows.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct TableRows {
     versions: BTreeMap<Vec<u8>, Vec<Version>>,
 }
@@ -133,10 +134,11 @@ impl TableRows {
     }
 }
 
-/// Every table's projection.
-#[derive(Debug, Default)]
+/// Every table's projection. Ordered maps throughout, so a snapshot of
+/// the same state is the same bytes on every node.
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Projections {
-    tables: HashMap<TableId, TableRows>,
+    tables: BTreeMap<TableId, TableRows>,
 }
 
 impl Projections {

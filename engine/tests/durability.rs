@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::TryStreamExt;
+use kimberlite_catalog::{AuthMode, RoleDef};
+use kimberlite_engine::checkpoint::Checkpoint;
 use kimberlite_engine::crypto::envelope;
 use kimberlite_engine::crypto::{MasterKey, MasterKeySource};
 use kimberlite_engine::log::frame::{self, FrameKind};
@@ -12,12 +14,15 @@ use kimberlite_engine::log::list_segments;
 use kimberlite_engine::log::sim::{CrashMode, SimStorage};
 use kimberlite_engine::log::watermark::{self, WatermarkRead};
 use kimberlite_engine::sql::{parse, Outcome, Session};
-use kimberlite_engine::{Engine, EngineConfig, SystemClock};
+use kimberlite_engine::{Engine, EngineConfig, SystemClock, DEFAULT_TENANT};
 
 /// A configuration for the simulated disk, with a fixed master key.
 fn config() -> EngineConfig {
     let mut config = EngineConfig::new("/nonexistent-sim-dir");
     config.master_key = MasterKeySource::Key(Arc::new(MasterKey::from_bytes([42; 32])));
+    config.node_key = Some(Arc::new(ed25519_dalek::SigningKey::from_bytes(&[7; 32])));
+    // Snapshots are files beside the data directory, not on the simulated disk.
+    config.snapshots = false;
     config
 }
 
@@ -28,9 +33,15 @@ fn open(disk: &SimStorage) -> Arc<Engine> {
 async fn run(session: &mut Session, sql: &str) -> Result<usize, kimberlite_engine::EngineError> {
     let mut rows = 0;
     for statement in parse(sql)? {
-        if let Outcome::Rows { stream, .. } = session.execute(statement).await? {
-            let batches: Vec<_> = stream.try_collect().await?;
-            rows = batches.iter().map(|b| b.num_rows()).sum();
+        match session.execute(statement).await? {
+            Outcome::Rows { stream, .. } => {
+                let batches: Vec<_> = stream.try_collect().await?;
+                rows = batches.iter().map(|b| b.num_rows()).sum();
+            }
+            Outcome::Batches { batches, .. } => {
+                rows = batches.iter().map(|b| b.num_rows()).sum();
+            }
+            Outcome::Command { .. } => {}
         }
     }
     Ok(rows)
@@ -223,14 +234,21 @@ async fn a_flipped_ciphertext_byte_fails_authentication_even_with_crc_and_chain_
     // and rewrite the watermark's head hash so the chain checks pass too.
     let (_, name) = list_segments(&disk).unwrap().pop().unwrap();
     let bytes = disk.contents(&name).unwrap();
+    // The newest command (the shutdown checkpoint after it is dropped, as
+    // a forger who cannot sign would have to).
     let all = frames(&disk);
-    let (op, _, payload, stored) = all.last().unwrap().clone();
+    let index = all
+        .iter()
+        .rposition(|(_, kind, ..)| *kind == FrameKind::Command)
+        .unwrap();
+    let (op, _, payload, stored) = all[index].clone();
+    let start: usize = all[..index].iter().map(|f| f.3.len()).sum();
     let (header, _) = frame::decode(&stored).unwrap();
     let mut forged_payload = payload.clone();
     let last = forged_payload.len() - 20;
     forged_payload[last] ^= 0x01;
     let forged = frame::encode(&header, &forged_payload);
-    let mut segment = bytes[..bytes.len() - stored.len()].to_vec();
+    let mut segment = bytes[..start].to_vec();
     segment.extend_from_slice(&forged);
     disk.replace(&name, segment);
     let WatermarkRead::Valid(mark) =
@@ -300,4 +318,164 @@ async fn an_op_rewritten_after_a_torn_tail_gets_a_fresh_nonce() {
         );
         engine.shutdown();
     }
+}
+
+#[tokio::test]
+async fn rotated_keys_seal_new_commands_and_old_ones_stay_readable_after_restart() {
+    let disk = SimStorage::new();
+    let engine = open(&disk);
+    engine
+        .initialize(
+            AuthMode::Trust,
+            RoleDef {
+                name: "kimberlite".into(),
+                superuser: true,
+                login: true,
+                scram_verifier: None,
+            },
+        )
+        .await
+        .unwrap();
+    let mut session = Session::new(engine.clone(), "kimberlite", "kimberlite");
+    run(&mut session, "CREATE TABLE r (id int PRIMARY KEY, v text)")
+        .await
+        .unwrap();
+    run(&mut session, "INSERT INTO r VALUES (1, 'before')")
+        .await
+        .unwrap();
+    let before = engine.active_key_id(DEFAULT_TENANT).unwrap();
+    // Only superusers may rotate; the refusal logs nothing.
+    let mut stranger = Session::new(engine.clone(), "nobody", "kimberlite");
+    let refused = run(&mut stranger, "SELECT kimberlite_rotate_keys()").await;
+    assert_eq!(refused.unwrap_err().sqlstate(), "42501");
+    assert_eq!(engine.active_key_id(DEFAULT_TENANT), Some(before));
+    assert_eq!(
+        run(&mut session, "SELECT kimberlite_rotate_keys()")
+            .await
+            .unwrap(),
+        1
+    );
+    let after = engine.active_key_id(DEFAULT_TENANT).unwrap();
+    assert!(after > before);
+    run(&mut session, "INSERT INTO r VALUES (2, 'after')")
+        .await
+        .unwrap();
+    let sealed_with: Vec<u32> = frames(&disk)
+        .iter()
+        .filter(|(_, kind, ..)| *kind == FrameKind::Command)
+        .map(|(_, _, payload, _)| envelope::key_id_of(payload).unwrap())
+        .collect();
+    assert_eq!(
+        sealed_with.last(),
+        Some(&after),
+        "new data uses the new key"
+    );
+    assert!(sealed_with.contains(&before), "old data keeps its key");
+    let key_records = frames(&disk)
+        .iter()
+        .filter(|(_, kind, ..)| *kind == FrameKind::KeyRecord)
+        .count();
+    assert_eq!(
+        key_records, 4,
+        "first keys and the rotation are both logged"
+    );
+    drop(session);
+    engine.shutdown();
+
+    let engine = open(&disk.crash(CrashMode::DropUnsynced));
+    assert_eq!(engine.active_key_id(DEFAULT_TENANT), Some(after));
+    let mut session = Session::new(engine.clone(), "kimberlite", "kimberlite");
+    assert_eq!(run(&mut session, "SELECT v FROM r").await.unwrap(), 2);
+    engine.shutdown();
+}
+
+#[tokio::test]
+async fn checkpoints_are_signed_every_n_ops_and_at_shutdown_and_a_forged_one_is_refused() {
+    let disk = SimStorage::new();
+    let mut with_checkpoints = config();
+    with_checkpoints.checkpoint_ops = 4;
+    let engine = Engine::open_on(
+        with_checkpoints.clone(),
+        Arc::new(disk.clone()),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let mut session = Session::new(engine.clone(), "kimberlite", "kimberlite");
+    run(&mut session, "CREATE TABLE c (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    for i in 0..12 {
+        run(&mut session, &format!("INSERT INTO c VALUES ({i})"))
+            .await
+            .unwrap();
+    }
+    let during = frames(&disk)
+        .iter()
+        .filter(|(_, kind, ..)| *kind == FrameKind::Checkpoint)
+        .count();
+    assert!(during >= 3, "only {during} checkpoints for 15 ops");
+    drop(session);
+    engine.shutdown();
+    let all = frames(&disk);
+    let (op, kind, payload, _) = all.last().unwrap().clone();
+    assert_eq!(kind, FrameKind::Checkpoint, "a clean shutdown ends signed");
+    let record = Checkpoint::decode(&payload).unwrap();
+    assert_eq!(record.op, op - 1);
+    assert_eq!(record.head_hash, frame::hash(&all[all.len() - 2].3));
+
+    let reopened = Engine::open_on(
+        with_checkpoints.clone(),
+        Arc::new(disk.crash(CrashMode::DropUnsynced)),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    assert_eq!(reopened.newest_checkpoint().unwrap().1, record);
+    reopened.shutdown();
+
+    // Someone without the node key re-signs the last checkpoint with their
+    // own, fixing CRC and watermark: the node refuses to serve it.
+    let disk = disk.crash(CrashMode::DropUnsynced);
+    let all = frames(&disk);
+    let (op, _, payload, stored_last) = all.last().unwrap().clone();
+    let original = Checkpoint::decode(&payload).unwrap();
+    let impostor = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let forged = Checkpoint::sign(
+        &impostor,
+        original.op,
+        original.head_hash,
+        original.snapshot_hash,
+        original.signed_at_ns,
+    );
+    let (header, _) = frame::decode(&stored_last).unwrap();
+    let forged_frame = frame::encode(&header, &forged.encode());
+    let (_, name) = list_segments(&disk).unwrap().pop().unwrap();
+    let bytes = disk.contents(&name).unwrap();
+    let mut segment = bytes[..bytes.len() - stored_last.len()].to_vec();
+    segment.extend_from_slice(&forged_frame);
+    disk.replace(&name, segment);
+    let WatermarkRead::Valid(mark) =
+        watermark::read(disk.contents(watermark::WATERMARK_FILE).as_deref())
+    else {
+        panic!("watermark");
+    };
+    let forged_mark = watermark::Watermark {
+        seq: mark.seq + 1,
+        op,
+        head_hash: frame::hash(&forged_frame),
+        epoch: mark.epoch,
+    };
+    let mut file = disk.contents(watermark::WATERMARK_FILE).unwrap();
+    let at = forged_mark.slot_offset() as usize;
+    let encoded = forged_mark.encode();
+    file[at..at + encoded.len()].copy_from_slice(&encoded);
+    disk.replace(watermark::WATERMARK_FILE, file);
+    let error = Engine::open_on(with_checkpoints, Arc::new(disk), Arc::new(SystemClock))
+        .err()
+        .expect("a checkpoint signed by another key must be refused");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("checkpoint at op {op}")),
+        "{error}"
+    );
 }

@@ -10,6 +10,8 @@ use kimberlite_engine::{Engine, EngineConfig, SystemClock};
 fn open(dir: &std::path::Path, txn_bytes_max: usize) -> Arc<Engine> {
     let mut config = EngineConfig::new(dir);
     config.txn_bytes_max = txn_bytes_max;
+    // These tests reopen to prove the log replays; snapshots would skip it.
+    config.snapshots = false;
     Engine::open(config, Arc::new(SystemClock)).expect("engine opens")
 }
 

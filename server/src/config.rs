@@ -49,6 +49,14 @@ pub struct ServeArgs {
     /// fresh data directory gets a generated key in DATA_DIR/keys.
     #[arg(long, env = "KIMBERLITE_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// Log a signed checkpoint once this many ops follow the last one
+    /// (default 10000).
+    #[arg(long, env = "KIMBERLITE_CHECKPOINT_OPS")]
+    pub checkpoint_ops: Option<u64>,
+    /// …or once this many seconds passed since it, checked at commit
+    /// (default 60). A clean shutdown always logs one.
+    #[arg(long, env = "KIMBERLITE_CHECKPOINT_INTERVAL_SECS")]
+    pub checkpoint_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,6 +69,8 @@ struct FileConfig {
     statement_memory_bytes_max: Option<usize>,
     message_bytes_max: Option<usize>,
     master_key_file: Option<PathBuf>,
+    checkpoint_ops: Option<u64>,
+    checkpoint_interval_secs: Option<u64>,
 }
 
 /// Default for `max_connections`, as PostgreSQL's.
@@ -76,6 +86,8 @@ pub struct Config {
     pub statement_memory_bytes_max: usize,
     pub message_bytes_max: usize,
     pub master_key: kimberlite_engine::crypto::MasterKeySource,
+    pub checkpoint_ops: Option<u64>,
+    pub checkpoint_interval: Option<std::time::Duration>,
 }
 
 impl Config {
@@ -116,6 +128,14 @@ impl Config {
                 .or(file.message_bytes_max)
                 .unwrap_or(crate::frontend::MESSAGE_BYTES_MAX_DEFAULT),
             master_key: master_key_source(args.master_key_file.or(file.master_key_file)),
+            checkpoint_ops: args
+                .checkpoint_ops
+                .or(file.checkpoint_ops)
+                .map(|n| n.max(1)),
+            checkpoint_interval: args
+                .checkpoint_interval_secs
+                .or(file.checkpoint_interval_secs)
+                .map(std::time::Duration::from_secs),
         })
     }
 }

@@ -3,6 +3,9 @@
 //! ```text
 //! kimberlite dev   [--data-dir DIR] [--listen ADDR]            trust logins, loopback only
 //! kimberlite start  --data-dir DIR  --listen ADDR [--config F]  SCRAM-SHA-256 passwords
+//! kimberlite verify DATA_DIR [--public-key FILE]                 offline integrity check
+//! kimberlite keys show [--data-dir DIR]                         the node's public signing key
+//! kimberlite keys rotate --dsn DSN                              rotate encryption keys (SQL)
 //! ```
 //!
 //! Both open (or initialize) the data directory, replay its log, and serve
@@ -18,6 +21,7 @@ mod encode;
 mod frontend;
 mod handler;
 mod server;
+mod tools;
 
 use std::process::ExitCode;
 
@@ -40,6 +44,12 @@ enum Command {
     Dev(config::ServeArgs),
     /// Run the server with SCRAM-SHA-256 password logins.
     Start(config::ServeArgs),
+    /// Verify a data directory offline: every frame, chain link, checkpoint
+    /// signature and key file; no master key needed.
+    Verify(tools::VerifyArgs),
+    /// Show the node's public key, or rotate the encryption keys.
+    #[command(subcommand)]
+    Keys(tools::KeysCommand),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +64,8 @@ fn main() -> ExitCode {
     let (mode, args) = match cli.command {
         Command::Dev(args) => (server::Mode::Dev, args),
         Command::Start(args) => (server::Mode::Start, args),
+        Command::Verify(args) => return tools::verify(args),
+        Command::Keys(command) => return tools::keys(command),
     };
     let config = match config::Config::resolve(args, mode) {
         Ok(config) => config,

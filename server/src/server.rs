@@ -87,6 +87,12 @@ pub async fn run(config: Config, mode: Mode) -> Result<(), String> {
     engine_config.segment_bytes_max = config.segment_bytes_max;
     engine_config.statement_memory_bytes_max = config.statement_memory_bytes_max;
     engine_config.master_key = config.master_key.clone();
+    if let Some(ops) = config.checkpoint_ops {
+        engine_config.checkpoint_ops = ops;
+    }
+    if let Some(interval) = config.checkpoint_interval {
+        engine_config.checkpoint_interval = interval;
+    }
     let engine = Engine::open(engine_config, Arc::new(SystemClock))
         .map_err(|e| format!("cannot open {}: {e}", config.data_dir.display()))?;
     let auth_mode = initialize(&engine, mode).await?;

@@ -22,13 +22,19 @@
 //! watermark and is bumped (and fsynced) at every open — which is also the
 //! only place the log is ever truncated — before anything is sealed.
 //!
-//! Left for later increments (see the integrity issue): key rotation as a
-//! SQL command, per-data-subject keys (the envelope reserves their id),
-//! encrypted snapshots and spill files (neither exists yet).
+//! Rotation ([`crate::Engine::rotate_keys`], `SELECT kimberlite_rotate_keys()`)
+//! logs a new KEK and data key for the tenant: new commands are sealed with
+//! the new data key, old ones stay readable with the old keys, which stay in
+//! the keyring. The node's checkpoint signing key lives in [`node`].
+//!
+//! Left for later increments (see the integrity issue): per-data-subject
+//! keys (the envelope reserves their id), encrypted snapshots and spill
+//! files (neither exists yet).
 
 pub mod envelope;
 pub mod keys;
 pub mod master;
+pub mod node;
 
 pub use envelope::{NonceSource, ENVELOPE_HEADER_BYTES};
 pub use keys::{KeyRecord, Keyring, MasterKey};

@@ -4,7 +4,7 @@
 //!  offset size field
 //!  0      4    magic          "KLOG" (0x4B4C4F47, little-endian u32)
 //!  4      2    format_version 1
-//!  6      1    kind           command / command part / commit record / key record
+//!  6      1    kind           command / part / commit record / key record / checkpoint
 //!  7      1    reserved       0
 //!  8      8    op             dense, strictly increasing from 1
 //!  16     4    view           replication view that prepared it
@@ -48,6 +48,8 @@ pub enum FrameKind {
     /// A key record: a tenant key wrapped by its parent key (plaintext
     /// payload; the key inside is ciphertext). Never applied by the kernel.
     KeyRecord = 4,
+    /// A signed checkpoint of the chain (see `checkpoint`). Never applied.
+    Checkpoint = 5,
 }
 
 impl FrameKind {
@@ -57,6 +59,7 @@ impl FrameKind {
             2 => Some(FrameKind::CommandPart),
             3 => Some(FrameKind::CommandCommit),
             4 => Some(FrameKind::KeyRecord),
+            5 => Some(FrameKind::Checkpoint),
             _ => None,
         }
     }

@@ -38,7 +38,8 @@ pub const WATERMARK_FILE: &str = "watermark";
 /// Distance between the two slots (a sector each, so tearing one never
 /// touches the other).
 pub const SLOT_STRIDE_BYTES: u64 = 512;
-const SLOT_BYTES: usize = 64;
+/// Bytes of one slot.
+pub const SLOT_BYTES: usize = 64;
 /// "KWMK" as a little-endian u32.
 const MAGIC: u32 = 0x4B4D_574B;
 const FORMAT_VERSION: u16 = 2;
@@ -85,7 +86,8 @@ impl Watermark {
         out
     }
 
-    fn decode(slot: &[u8]) -> Option<Watermark> {
+    /// Decodes one slot (None: unwritten, torn or damaged).
+    pub fn decode(slot: &[u8]) -> Option<Watermark> {
         if slot.len() < SLOT_BYTES {
             return None;
         }

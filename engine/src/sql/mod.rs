@@ -16,6 +16,7 @@
 //! multi-statement simple query share one implicit block, as in PostgreSQL. A failed statement inside an
 //! explicit transaction puts it in the aborted state (25P02 until ROLLBACK).
 
+mod audit;
 pub mod classify;
 pub mod convert;
 mod ddl;
@@ -211,6 +212,10 @@ impl Session {
             Arc::new(KimberliteCatalog::new(engine.clone(), scope.clone())),
         );
         register_functions(&ctx, user, database);
+        ctx.register_udtf(
+            audit::VERIFY_FUNCTION,
+            Arc::new(audit::VerifyFunction::new(engine.clone())),
+        );
         engine
             .stats
             .sessions_open
@@ -280,6 +285,14 @@ impl Session {
         }
         if self.txn.as_ref().is_some_and(|t| t.failed) {
             return Err(EngineError::InFailedTransaction);
+        }
+        if audit::is_bare_call(&statement, audit::ROTATE_FUNCTION) {
+            let (schema, batch) = audit::rotate_keys(&self.engine, &self.user).await?;
+            return Ok(Outcome::Batches {
+                schema,
+                batches: vec![batch],
+                tag: "SELECT 1".into(),
+            });
         }
         // Inside BEGIN … COMMIT or a multi-statement block the statement
         // joins the open transaction; otherwise it gets its own.
@@ -612,4 +625,22 @@ fn register_functions(ctx: &SessionContext, user: &str, database: &str) {
     constant("current_schema", DEFAULT_SCHEMA.to_string());
     constant("current_user", user.to_string());
     constant("session_user", user.to_string());
+    // Planned like any function (so Describe works); run only as the bare
+    // statement `SELECT kimberlite_rotate_keys()`, which the session
+    // intercepts before DataFusion executes anything.
+    ctx.register_udf(create_udf(
+        audit::ROTATE_FUNCTION,
+        vec![],
+        DataType::Int64,
+        Volatility::Volatile,
+        Arc::new(|_args: &[ColumnarValue]| {
+            Err(datafusion::error::DataFusionError::External(Box::new(
+                EngineError::FeatureNotSupported(format!(
+                    "{} can only be called as SELECT {}()",
+                    audit::ROTATE_FUNCTION,
+                    audit::ROTATE_FUNCTION
+                )),
+            )))
+        }),
+    ));
 }
