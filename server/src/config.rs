@@ -57,6 +57,10 @@ pub struct ServeArgs {
     /// (default 60). A clean shutdown always logs one.
     #[arg(long, env = "KIMBERLITE_CHECKPOINT_INTERVAL_SECS")]
     pub checkpoint_interval_secs: Option<u64>,
+    /// Projection snapshots kept in DATA_DIR/snapshots (default 2; one is
+    /// written at every checkpoint).
+    #[arg(long, env = "KIMBERLITE_SNAPSHOTS_KEPT")]
+    pub snapshots_kept: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -71,6 +75,7 @@ struct FileConfig {
     master_key_file: Option<PathBuf>,
     checkpoint_ops: Option<u64>,
     checkpoint_interval_secs: Option<u64>,
+    snapshots_kept: Option<usize>,
 }
 
 /// Default for `max_connections`, as PostgreSQL's.
@@ -88,6 +93,7 @@ pub struct Config {
     pub master_key: kimberlite_engine::crypto::MasterKeySource,
     pub checkpoint_ops: Option<u64>,
     pub checkpoint_interval: Option<std::time::Duration>,
+    pub snapshots_kept: Option<usize>,
 }
 
 impl Config {
@@ -136,6 +142,10 @@ impl Config {
                 .checkpoint_interval_secs
                 .or(file.checkpoint_interval_secs)
                 .map(std::time::Duration::from_secs),
+            snapshots_kept: args
+                .snapshots_kept
+                .or(file.snapshots_kept)
+                .map(|n| n.max(1)),
         })
     }
 }

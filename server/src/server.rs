@@ -93,6 +93,9 @@ pub async fn run(config: Config, mode: Mode) -> Result<(), String> {
     if let Some(interval) = config.checkpoint_interval {
         engine_config.checkpoint_interval = interval;
     }
+    if let Some(kept) = config.snapshots_kept {
+        engine_config.snapshots_kept = kept;
+    }
     let engine = Engine::open(engine_config, Arc::new(SystemClock))
         .map_err(|e| format!("cannot open {}: {e}", config.data_dir.display()))?;
     let auth_mode = initialize(&engine, mode).await?;

@@ -41,9 +41,14 @@ async fn nothing_a_client_wrote_appears_in_plaintext_under_the_data_directory() 
     drop(client);
     assert!(server.stop().success());
     let files = files_under(dir.path());
-    assert!(files
-        .iter()
-        .any(|f| f.extension().is_some_and(|e| e == "klog")));
+    for kind in ["klog", "ksnap"] {
+        assert!(
+            files
+                .iter()
+                .any(|f| f.extension().is_some_and(|e| e == kind)),
+            "no .{kind} file to scan"
+        );
+    }
     for file in &files {
         let bytes = std::fs::read(file).unwrap();
         for marker in ["ZQ-PATIENT", "ZQ-SSN", "ZQ-UPDATED", "zq_marker"] {

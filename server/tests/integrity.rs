@@ -13,6 +13,7 @@ use common::TestServer;
 /// of each.
 const ENV: &[(&str, &str)] = &[
     ("KIMBERLITE_CHECKPOINT_OPS", "6"),
+    ("KIMBERLITE_SNAPSHOTS_KEPT", "2"),
     ("KIMBERLITE_SEGMENT_BYTES_MAX", "2048"),
 ];
 
