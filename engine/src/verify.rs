@@ -5,8 +5,8 @@
 //! altered, without the master key:
 //!
 //! - every file is known: `log/*.klog`, `log/watermark`, `keys/master.key`,
-//!   `keys/node.key`, `keys/node.pub`, `snapshots/*.ksnap`; anything else is
-//!   reported;
+//!   `keys/node.key`, `keys/node.pub`, `snapshots/*.ksnap`, and the PEM
+//!   files of a generated TLS certificate; anything else is reported;
 //! - every frame up to the durable watermark passes its CRC, continues the
 //!   op sequence and the hash chain, and the frame at the watermark is the
 //!   one the watermark recorded. Damage there is corruption, never a torn
@@ -182,6 +182,13 @@ pub fn verify_dir(
             .and_then(|stem| stem.parse::<Op>().ok().filter(|_| stem.len() == 20));
         if let Some(first_op) = segment {
             segments.push((first_op, file.clone()));
+        } else if file == "keys/tls.crt" || file == "keys/tls.key" {
+            // The generated TLS pair (`kimberlite dev --tls`): PEM, nothing
+            // the log depends on.
+            let pem = fs::read(data_dir.join(file)).unwrap_or_default();
+            if !pem.starts_with(b"-----BEGIN ") || !pem.is_ascii() {
+                report.problem(file, 0, None, "not a PEM file");
+            }
         } else if ![
             &watermark_path,
             &master_path,

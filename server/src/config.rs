@@ -61,6 +61,20 @@ pub struct ServeArgs {
     /// written at every checkpoint).
     #[arg(long, env = "KIMBERLITE_SNAPSHOTS_KEPT")]
     pub snapshots_kept: Option<usize>,
+    /// Offer TLS. With `dev` and no --tls-cert, a self-signed certificate
+    /// for localhost is generated into DATA_DIR/keys once.
+    #[arg(long, env = "KIMBERLITE_TLS")]
+    pub tls: bool,
+    /// PEM certificate chain (turns TLS on).
+    #[arg(long, env = "KIMBERLITE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "KIMBERLITE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Refuse plaintext logins (28000): from non-loopback clients
+    /// (`remote`) or from all (`all`). Needs TLS.
+    #[arg(long, env = "KIMBERLITE_REQUIRE_TLS", value_enum)]
+    pub require_tls: Option<crate::tls::TlsRequired>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +90,10 @@ struct FileConfig {
     checkpoint_ops: Option<u64>,
     checkpoint_interval_secs: Option<u64>,
     snapshots_kept: Option<usize>,
+    tls: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    require_tls: Option<crate::tls::TlsRequired>,
 }
 
 /// Default for `max_connections`, as PostgreSQL's.
@@ -94,6 +112,9 @@ pub struct Config {
     pub checkpoint_ops: Option<u64>,
     pub checkpoint_interval: Option<std::time::Duration>,
     pub snapshots_kept: Option<usize>,
+    /// Where the TLS certificate comes from; `None`: TLS is declined.
+    pub tls: Option<crate::tls::CertSource>,
+    pub require_tls: crate::tls::TlsRequired,
 }
 
 impl Config {
@@ -114,7 +135,30 @@ impl Config {
                 "`kimberlite start` needs --data-dir and --listen (or them in --config)".into(),
             );
         }
+        use crate::tls::{CertSource, TlsRequired};
+        let tls = match (
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+            args.tls || file.tls.unwrap_or(false),
+        ) {
+            (Some(cert), Some(key), _) => Some(CertSource::Files { cert, key }),
+            (None, None, true) if mode == Mode::Dev => Some(CertSource::SelfSigned),
+            (None, None, true) => {
+                return Err("`kimberlite start --tls` needs --tls-cert and --tls-key".into())
+            }
+            (None, None, false) => None,
+            _ => return Err("--tls-cert and --tls-key go together".into()),
+        };
+        let require_tls = args
+            .require_tls
+            .or(file.require_tls)
+            .unwrap_or(TlsRequired::None);
+        if require_tls != TlsRequired::None && tls.is_none() {
+            return Err("--require-tls needs TLS (--tls, or --tls-cert and --tls-key)".into());
+        }
         Ok(Config {
+            tls,
+            require_tls,
             data_dir: data_dir.unwrap_or_else(|| PathBuf::from("./kimberlite-data")),
             listen: listen.unwrap_or_else(|| "127.0.0.1:5432".parse().expect("valid default")),
             segment_bytes_max: args

@@ -8,8 +8,11 @@
 //! PostgreSQL's SQLSTATE (08P01 protocol violation, 22021 bad encoding);
 //! other sessions never notice.
 //!
-//! TLS is declined (`N`) until the protocol issue adds it; a direct-TLS
-//! ClientHello is a protocol violation.
+//! Encryption is negotiated first ([`negotiate`]), on the raw socket:
+//! an SSLRequest is answered `S` when TLS is configured (`N` otherwise), a
+//! GSSENCRequest `N`; with TLS configured a first byte of 0x16 is a
+//! PostgreSQL 17 direct-TLS ClientHello, which must name ALPN `postgresql`.
+//! The protocol proper then runs on the plain or TLS stream alike.
 
 use std::io;
 use std::pin::Pin;
@@ -30,6 +33,7 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 use crate::frontend::{Framer, Violation};
+use crate::tls::{Tls, TlsRequired, ALPN_POSTGRESQL};
 
 /// A client that has not finished logging in within this is dropped.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -50,10 +54,15 @@ pub struct Guarded<S> {
 
 impl<S> Guarded<S> {
     pub fn new(inner: S, message_bytes_max: usize) -> Guarded<S> {
+        Guarded::with_prefix(inner, &[], message_bytes_max)
+    }
+
+    /// As [`Guarded::new`], with bytes already read from `inner` first.
+    pub fn with_prefix(inner: S, prefix: &[u8], message_bytes_max: usize) -> Guarded<S> {
         Guarded {
             inner,
             framer: Framer::new(message_bytes_max),
-            raw: BytesMut::new(),
+            raw: BytesMut::from(prefix),
             ready: BytesMut::new(),
             violation: None,
         }
@@ -131,18 +140,106 @@ fn violation_of(error: &PgWireError) -> Option<Violation> {
     }
 }
 
+/// How the client chose to talk.
+enum Negotiated {
+    /// Plaintext; these bytes were read already and come first.
+    Plain(Vec<u8>),
+    /// SSLRequest answered `S`: the TLS handshake follows.
+    Tls,
+    /// A direct-TLS ClientHello is waiting in the socket.
+    DirectTls,
+}
+
+/// The code of an SSLRequest packet.
+pub const SSL_REQUEST_CODE: u32 = 80_877_103;
+const GSSENC_REQUEST_CODE: u32 = 80_877_104;
+/// TLS record type of a handshake: the first byte of a ClientHello.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// Reads encryption requests off the raw socket until the client commits
+/// to plaintext or TLS.
+async fn negotiate(socket: &mut TcpStream, tls: bool) -> io::Result<Negotiated> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        if tls {
+            let mut first = [0u8; 1];
+            if socket.peek(&mut first).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            if first[0] == TLS_HANDSHAKE {
+                return Ok(Negotiated::DirectTls);
+            }
+        }
+        let mut head = [0u8; 8];
+        socket.read_exact(&mut head).await?;
+        let length = u32::from_be_bytes(head[..4].try_into().unwrap());
+        let code = u32::from_be_bytes(head[4..].try_into().unwrap());
+        match (length, code) {
+            (8, SSL_REQUEST_CODE) if tls => {
+                socket.write_all(&[SslResponse::BYTE_ACCEPT]).await?;
+                return Ok(Negotiated::Tls);
+            }
+            (8, SSL_REQUEST_CODE) => socket.write_all(&[SslResponse::BYTE_REFUSE]).await?,
+            (8, GSSENC_REQUEST_CODE) => socket.write_all(b"N").await?,
+            _ => return Ok(Negotiated::Plain(head.to_vec())),
+        }
+    }
+}
+
 /// Serves one client until it leaves, breaks the protocol, or a FATAL error.
 pub async fn serve<H: PgWireServerHandlers>(
-    socket: TcpStream,
+    mut socket: TcpStream,
     handlers: Arc<H>,
     message_bytes_max: usize,
+    tls: Option<Arc<Tls>>,
+    required: TlsRequired,
 ) -> io::Result<()> {
     let address = socket.peer_addr()?;
-    let client = DefaultClient::new(address, false);
-    let mut socket = Framed::new(
-        Guarded::new(socket, message_bytes_max),
-        PgWireMessageServerCodec::new(client),
-    );
+    let negotiated =
+        match tokio::time::timeout(STARTUP_TIMEOUT, negotiate(&mut socket, tls.is_some())).await {
+            Ok(Ok(negotiated)) => negotiated,
+            Ok(Err(_)) | Err(_) => return Ok(()),
+        };
+    let refuse_plaintext = required.refuses_plaintext(address.ip());
+    match (negotiated, tls) {
+        (Negotiated::Plain(prefix), _) => {
+            let stream = Guarded::with_prefix(socket, &prefix, message_bytes_max);
+            run(stream, address, false, refuse_plaintext, handlers).await
+        }
+        (Negotiated::Tls | Negotiated::DirectTls, None) => Ok(()),
+        (negotiated, Some(tls)) => {
+            let accepted = tokio::time::timeout(STARTUP_TIMEOUT, tls.acceptor.accept(socket)).await;
+            let Ok(Ok(stream)) = accepted else {
+                tracing::info!(%address, "TLS handshake failed");
+                return Ok(());
+            };
+            let alpn = stream.get_ref().1.alpn_protocol();
+            if matches!(negotiated, Negotiated::DirectTls) && alpn != Some(ALPN_POSTGRESQL) {
+                tracing::info!(%address, "direct TLS without ALPN \"postgresql\"; closing");
+                return Ok(());
+            }
+            let stream = Guarded::new(stream, message_bytes_max);
+            run(stream, address, true, false, handlers).await
+        }
+    }
+}
+
+/// The protocol proper, on a plain or TLS stream.
+async fn run<S, H>(
+    stream: Guarded<S>,
+    address: std::net::SocketAddr,
+    secure: bool,
+    refuse_plaintext: bool,
+    handlers: Arc<H>,
+) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
+    H: PgWireServerHandlers,
+{
+    let client = DefaultClient::new(address, secure);
+    let mut socket = Framed::new(stream, PgWireMessageServerCodec::new(client));
+    // Encryption was settled by `negotiate`: the startup packet is next.
+    socket.set_state(PgWireConnectionState::AwaitingStartup);
     let startup = handlers.startup_handler();
     let simple = handlers.simple_query_handler();
     let extended = handlers.extended_query_handler();
@@ -206,6 +303,21 @@ pub async fn serve<H: PgWireServerHandlers>(
                 continue;
             }
             PgWireFrontendMessage::Terminate(_) => return Ok(()),
+            PgWireFrontendMessage::Startup(startup) if refuse_plaintext => {
+                let parameter =
+                    |name: &str| startup.parameters.get(name).cloned().unwrap_or_default();
+                let message = format!(
+                    "no pg_hba.conf entry for host \"{}\", user \"{}\", database \"{}\", no encryption",
+                    address.ip(),
+                    parameter("user"),
+                    parameter("database"),
+                );
+                let info = ErrorInfo::new("FATAL".into(), "28000".into(), message);
+                let _ = socket
+                    .send(PgWireBackendMessage::ErrorResponse(info.into()))
+                    .await;
+                return Ok(());
+            }
             _ => {}
         }
         let is_extended = match socket.state() {

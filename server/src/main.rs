@@ -21,6 +21,7 @@ mod encode;
 mod frontend;
 mod handler;
 mod server;
+mod tls;
 mod tools;
 
 use std::process::ExitCode;

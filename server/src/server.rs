@@ -107,6 +107,10 @@ pub async fn run(config: Config, mode: Mode) -> Result<(), String> {
         query: Arc::new(QueryHandler::new(engine.clone())),
         startup: Arc::new(startup),
     });
+    let tls = match &config.tls {
+        Some(source) => Some(Arc::new(crate::tls::load(source, &config.data_dir)?)),
+        None => None,
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -119,6 +123,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<(), String> {
 
     let connections = Arc::new(AtomicUsize::new(0));
     let message_bytes_max = config.message_bytes_max;
+    let require_tls = config.require_tls;
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     loop {
@@ -133,6 +138,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<(), String> {
                     connections.fetch_add(1, Ordering::AcqRel);
                     let handlers = handlers.clone();
                     let connections = connections.clone();
+                    let tls = tls.clone();
                     tokio::spawn(async move {
                         // Client bytes are checked before pgwire decodes them
                         // (`frontend.rs`); should anything in a connection
@@ -142,6 +148,8 @@ pub async fn run(config: Config, mode: Mode) -> Result<(), String> {
                             socket,
                             handlers,
                             message_bytes_max,
+                            tls,
+                            require_tls,
                         ));
                         match futures::FutureExt::catch_unwind(session).await {
                             Ok(Ok(())) => {}
@@ -164,8 +172,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<(), String> {
     Ok(())
 }
 
-/// The SSLRequest code a client may send before its startup packet.
-const SSL_REQUEST_CODE: u32 = 80_877_103;
+use crate::connection::SSL_REQUEST_CODE;
 /// Largest startup packet we read from a client we are about to refuse.
 const STARTUP_BYTES_MAX: usize = 10_000;
 

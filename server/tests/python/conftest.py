@@ -13,7 +13,7 @@ def server():
     binary = os.environ.get("KIMBERLITE_BIN", "target/debug/kimberlite")
     data_dir = tempfile.mkdtemp(prefix="kimberlite-py-")
     proc = subprocess.Popen(
-        [binary, "dev", "--data-dir", data_dir, "--listen", "127.0.0.1:0"],
+        [binary, "dev", "--tls", "--data-dir", data_dir, "--listen", "127.0.0.1:0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

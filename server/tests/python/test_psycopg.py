@@ -96,3 +96,14 @@ def test_transactions_and_executemany(server):
         rows = conn.execute("UPDATE py_tx SET v = v || '!' WHERE id < %s RETURNING id", (3,)).fetchall()
         assert sorted(rows) == [(0,), (1,), (2,)]
         conn.commit()
+
+
+def test_tls_and_online_verification(server):
+    with psycopg.connect(server["dsn"], sslmode="require") as conn:
+        assert conn.pgconn.ssl_in_use
+        row = conn.execute(
+            "SELECT verified, problems, length(chain_head), public_key IS NOT NULL FROM kimberlite_verify()"
+        ).fetchone()
+        assert row == (True, 0, 64, True)
+    with psycopg.connect(server["dsn"], sslmode="disable") as conn:
+        assert not conn.pgconn.ssl_in_use
