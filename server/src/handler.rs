@@ -31,6 +31,7 @@ use pgwire::messages::data::DataRow;
 use pgwire::messages::PgWireBackendMessage;
 use tokio::sync::Mutex;
 
+use crate::cancel::CancelRegistry;
 use crate::decode::decode_param;
 use crate::encode::{encode, wire_oid, wire_typmod};
 
@@ -81,18 +82,31 @@ pub struct Prepared {
 pub struct QueryHandler {
     engine: Arc<Engine>,
     parser: Arc<Parser>,
+    cancels: Arc<CancelRegistry>,
 }
 
 impl QueryHandler {
-    pub fn new(engine: Arc<Engine>) -> Self {
+    pub fn new(engine: Arc<Engine>, cancels: Arc<CancelRegistry>) -> Self {
         QueryHandler {
             engine: engine.clone(),
-            parser: Arc::new(Parser { engine }),
+            parser: Arc::new(Parser {
+                engine,
+                cancels: cancels.clone(),
+            }),
+            cancels,
         }
+    }
+
+    fn session_of<C: ClientInfo>(&self, client: &C) -> SessionHandle {
+        session_of(&self.engine, &self.cancels, client)
     }
 }
 
-fn session_of<C: ClientInfo>(engine: &Arc<Engine>, client: &C) -> SessionHandle {
+fn session_of<C: ClientInfo>(
+    engine: &Arc<Engine>,
+    cancels: &CancelRegistry,
+    client: &C,
+) -> SessionHandle {
     let metadata = client.metadata();
     let user = metadata
         .get("user")
@@ -111,6 +125,8 @@ fn session_of<C: ClientInfo>(engine: &Arc<Engine>, client: &C) -> SessionHandle 
         for (name, value) in &startup {
             session.settings.apply_startup(name, value);
         }
+        let (pid, secret) = client.pid_and_secret_key();
+        cancels.register(pid, &secret, &session.cancel_signal());
         Mutex::new(session)
     });
     handle
@@ -256,7 +272,7 @@ impl SimpleQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let handle = session_of(&self.engine, client);
+        let handle = self.session_of(client);
         let mut session = handle.lock().await;
         let statements = match sql::parse(query) {
             Ok(statements) => statements,
@@ -319,6 +335,13 @@ impl SimpleQueryHandler for QueryHandler {
 /// Parses and describes statements for the extended protocol.
 pub struct Parser {
     engine: Arc<Engine>,
+    cancels: Arc<CancelRegistry>,
+}
+
+impl Parser {
+    fn session_of<C: ClientInfo>(&self, client: &C) -> SessionHandle {
+        session_of(&self.engine, &self.cancels, client)
+    }
 }
 
 #[async_trait]
@@ -343,7 +366,7 @@ impl QueryParser for Parser {
         let Some(statement) = statements.pop() else {
             return Ok(None);
         };
-        let handle = session_of(&self.engine, client);
+        let handle = self.session_of(client);
         let mut session = handle.lock().await;
         let description = session.describe(&statement).await.map_err(to_wire_error)?;
         let count = placeholder_count(&statement).max(types.len());
@@ -443,7 +466,7 @@ impl ExtendedQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let prepared = &portal.statement.statement;
-        let handle = session_of(&self.engine, client);
+        let handle = self.session_of(client);
         let mut session = handle.lock().await;
         let values: Vec<ParamValue> = portal
             .parameters

@@ -14,6 +14,7 @@
 //! stdout (tests and scripts read the real port from it).
 
 mod auth;
+mod cancel;
 mod config;
 mod connection;
 mod decode;

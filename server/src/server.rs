@@ -14,6 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::auth::{scram_verifier, Startup, TrustStartup};
+use crate::cancel::CancelRegistry;
 use crate::config::Config;
 use crate::connection;
 use crate::handler::QueryHandler;
@@ -31,6 +32,7 @@ pub const PASSWORD_ENV: &str = "KIMBERLITE_PASSWORD";
 struct Handlers {
     query: Arc<QueryHandler>,
     startup: Arc<Startup>,
+    cancels: Arc<CancelRegistry>,
 }
 
 impl PgWireServerHandlers for Handlers {
@@ -44,6 +46,10 @@ impl PgWireServerHandlers for Handlers {
 
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
         self.startup.clone()
+    }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        self.cancels.clone()
     }
 }
 
@@ -103,9 +109,11 @@ pub async fn run(config: Config, mode: Mode) -> Result<(), String> {
         AuthMode::Trust => Startup::Trust(TrustStartup::new(engine.clone())),
         AuthMode::Password => Startup::password(engine.clone()),
     };
+    let cancels = Arc::new(CancelRegistry::default());
     let handlers = Arc::new(Handlers {
-        query: Arc::new(QueryHandler::new(engine.clone())),
+        query: Arc::new(QueryHandler::new(engine.clone(), cancels.clone())),
         startup: Arc::new(startup),
+        cancels,
     });
     let tls = match &config.tls {
         Some(source) => Some(Arc::new(crate::tls::load(source, &config.data_dir)?)),

@@ -20,7 +20,7 @@ mod audit;
 pub mod classify;
 pub mod convert;
 mod ddl;
-mod deadline;
+pub mod deadline;
 mod dml;
 pub mod naming;
 pub mod params;
@@ -197,6 +197,10 @@ pub struct Session {
     /// Counters of the statement running now, and of the one before.
     statement: Arc<stats::StatementStats>,
     previous_statement: stats::StatementTotals,
+    /// Cancels the running statement (CancelRequest).
+    cancel: Arc<deadline::CancelSignal>,
+    /// The running statement's cancel token (its stream carries it).
+    statement_token: tokio_util::sync::CancellationToken,
 }
 
 impl Session {
@@ -231,12 +235,19 @@ impl Session {
             notices: Vec::new(),
             statement: Arc::default(),
             previous_statement: Default::default(),
+            cancel: Arc::default(),
+            statement_token: Default::default(),
         }
     }
 
     /// The session's user.
     pub fn user(&self) -> &str {
         &self.user
+    }
+
+    /// The switch a CancelRequest for this session flips.
+    pub fn cancel_signal(&self) -> Arc<deadline::CancelSignal> {
+        self.cancel.clone()
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -300,11 +311,19 @@ impl Session {
         if !joined {
             self.txn = Some(Txn::new(false));
         }
-        let result = match self.settings.statement_timeout() {
-            Some(limit) => tokio::time::timeout(limit, self.execute_in_txn(statement))
-                .await
-                .unwrap_or(Err(EngineError::StatementTimeout)),
-            None => self.execute_in_txn(statement).await,
+        let token = self.cancel.begin_statement();
+        self.statement_token = token.clone();
+        let run = async {
+            match self.settings.statement_timeout() {
+                Some(limit) => tokio::time::timeout(limit, self.execute_in_txn(statement))
+                    .await
+                    .unwrap_or(Err(EngineError::StatementTimeout)),
+                None => self.execute_in_txn(statement).await,
+            }
+        };
+        let result = tokio::select! {
+            result = run => result,
+            _ = token.cancelled() => Err(EngineError::QueryCanceled),
         };
         match result {
             Ok(outcome) => {
@@ -506,11 +525,12 @@ impl Session {
         let stream = frame.execute_stream().await;
         self.clear_scope();
         let stream = stream?;
-        let timed: futures::stream::BoxStream<'static, _> = match self.settings.statement_timeout()
-        {
-            Some(limit) => deadline::Deadline::new(stream, limit).boxed(),
-            None => stream.boxed(),
-        };
+        let timed: futures::stream::BoxStream<'static, _> = deadline::Interrupt::new(
+            stream,
+            self.settings.statement_timeout(),
+            self.statement_token.clone(),
+        )
+        .boxed();
         let engine = self.engine.clone();
         let stream_failed = self.stream_failed.clone();
         let statement = self.statement.clone();
