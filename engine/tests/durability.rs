@@ -216,6 +216,32 @@ fn frames(disk: &SimStorage) -> Vec<(u64, FrameKind, Vec<u8>, Vec<u8>)> {
     out
 }
 
+/// Replaces the segment's tail after `keep` bytes with `forged` and points
+/// the watermark at it, as a forger fixing every checksum would.
+fn forge_tail(disk: &SimStorage, keep: usize, forged: &[u8], op: u64) {
+    let (_, name) = list_segments(disk).unwrap().pop().unwrap();
+    let bytes = disk.contents(&name).unwrap();
+    let mut segment = bytes[..keep].to_vec();
+    segment.extend_from_slice(forged);
+    disk.replace(&name, segment);
+    let WatermarkRead::Valid(mark) =
+        watermark::read(disk.contents(watermark::WATERMARK_FILE).as_deref())
+    else {
+        panic!("watermark");
+    };
+    let forged_mark = watermark::Watermark {
+        seq: mark.seq + 1,
+        op,
+        head_hash: frame::hash(forged),
+        epoch: mark.epoch,
+    };
+    let mut file = disk.contents(watermark::WATERMARK_FILE).unwrap();
+    let at = forged_mark.slot_offset() as usize;
+    let encoded = forged_mark.encode();
+    file[at..at + encoded.len()].copy_from_slice(&encoded);
+    disk.replace(watermark::WATERMARK_FILE, file);
+}
+
 #[tokio::test]
 async fn a_flipped_ciphertext_byte_fails_authentication_even_with_crc_and_chain_recomputed() {
     let disk = SimStorage::new();
@@ -232,8 +258,6 @@ async fn a_flipped_ciphertext_byte_fails_authentication_even_with_crc_and_chain_
 
     // Forge the newest frame: flip one ciphertext byte, recompute its CRC,
     // and rewrite the watermark's head hash so the chain checks pass too.
-    let (_, name) = list_segments(&disk).unwrap().pop().unwrap();
-    let bytes = disk.contents(&name).unwrap();
     // The newest command (the shutdown checkpoint after it is dropped, as
     // a forger who cannot sign would have to).
     let all = frames(&disk);
@@ -248,25 +272,7 @@ async fn a_flipped_ciphertext_byte_fails_authentication_even_with_crc_and_chain_
     let last = forged_payload.len() - 20;
     forged_payload[last] ^= 0x01;
     let forged = frame::encode(&header, &forged_payload);
-    let mut segment = bytes[..start].to_vec();
-    segment.extend_from_slice(&forged);
-    disk.replace(&name, segment);
-    let WatermarkRead::Valid(mark) =
-        watermark::read(disk.contents(watermark::WATERMARK_FILE).as_deref())
-    else {
-        panic!("watermark");
-    };
-    let forged_mark = watermark::Watermark {
-        seq: mark.seq + 1,
-        op,
-        head_hash: frame::hash(&forged),
-        epoch: mark.epoch,
-    };
-    let mut file = disk.contents(watermark::WATERMARK_FILE).unwrap();
-    let at = forged_mark.slot_offset() as usize;
-    let encoded = forged_mark.encode();
-    file[at..at + encoded.len()].copy_from_slice(&encoded);
-    disk.replace(watermark::WATERMARK_FILE, file);
+    forge_tail(&disk, start, &forged, op);
 
     let error = Engine::open_on(config(), Arc::new(disk), Arc::new(SystemClock))
         .err()
@@ -449,26 +455,8 @@ async fn checkpoints_are_signed_every_n_ops_and_at_shutdown_and_a_forged_one_is_
     let (header, _) = frame::decode(&stored_last).unwrap();
     let forged_frame = frame::encode(&header, &forged.encode());
     let (_, name) = list_segments(&disk).unwrap().pop().unwrap();
-    let bytes = disk.contents(&name).unwrap();
-    let mut segment = bytes[..bytes.len() - stored_last.len()].to_vec();
-    segment.extend_from_slice(&forged_frame);
-    disk.replace(&name, segment);
-    let WatermarkRead::Valid(mark) =
-        watermark::read(disk.contents(watermark::WATERMARK_FILE).as_deref())
-    else {
-        panic!("watermark");
-    };
-    let forged_mark = watermark::Watermark {
-        seq: mark.seq + 1,
-        op,
-        head_hash: frame::hash(&forged_frame),
-        epoch: mark.epoch,
-    };
-    let mut file = disk.contents(watermark::WATERMARK_FILE).unwrap();
-    let at = forged_mark.slot_offset() as usize;
-    let encoded = forged_mark.encode();
-    file[at..at + encoded.len()].copy_from_slice(&encoded);
-    disk.replace(watermark::WATERMARK_FILE, file);
+    let keep = disk.contents(&name).unwrap().len() - stored_last.len();
+    forge_tail(&disk, keep, &forged_frame, op);
     let error = Engine::open_on(with_checkpoints, Arc::new(disk), Arc::new(SystemClock))
         .err()
         .expect("a checkpoint signed by another key must be refused");

@@ -34,30 +34,6 @@ async fn a_cancel_request_ends_a_running_query_with_57014_and_the_session_goes_o
     assert_eq!(n, 42);
 }
 
-/// Logs in raw and returns the socket with the BackendKeyData (pid, secret).
-fn raw_session(port: u16) -> (std::net::TcpStream, i32, i32) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    stream.write_all(&common::raw::startup_packet()).unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !seen.windows(6).any(|w| w == [b'Z', 0, 0, 0, 5, b'I']) {
-        let n = stream.read(&mut buf).unwrap();
-        assert!(n > 0, "server closed during login");
-        seen.extend_from_slice(&buf[..n]);
-    }
-    let at = seen
-        .windows(5)
-        .position(|w| w == [b'K', 0, 0, 0, 12])
-        .expect("BackendKeyData");
-    let pid = i32::from_be_bytes(seen[at + 5..at + 9].try_into().unwrap());
-    let secret = i32::from_be_bytes(seen[at + 9..at + 13].try_into().unwrap());
-    (stream, pid, secret)
-}
-
 fn send_cancel(port: u16, pid: i32, secret: i32) {
     use std::io::{Read, Write};
     let mut packet = 16i32.to_be_bytes().to_vec();
@@ -78,7 +54,7 @@ fn a_cancel_request_needs_the_sessions_secret() {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::dev(dir.path());
-    let (mut stream, pid, secret) = raw_session(server.port);
+    let (mut stream, pid, secret) = common::raw::logged_in_with_key(server.port);
     let mut body = b"SELECT count(*) FROM generate_series(1, 100000000000)".to_vec();
     body.push(0);
     stream
@@ -115,7 +91,7 @@ fn a_cancel_request_ends_a_result_that_is_still_streaming() {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::dev(dir.path());
-    let (mut stream, pid, secret) = raw_session(server.port);
+    let (mut stream, pid, secret) = common::raw::logged_in_with_key(server.port);
     // About 5.5 GB of rows; a reader that stops reading makes the server
     // wait on the socket with the rest unproduced.
     let mut body = b"SELECT g, repeat('x', 100) FROM generate_series(1, 50000000) AS t(g)".to_vec();

@@ -188,6 +188,11 @@ pub mod raw {
 
     /// Connects, logs in and reads up to the first ReadyForQuery.
     pub fn logged_in(port: u16) -> TcpStream {
+        logged_in_with_key(port).0
+    }
+
+    /// As [`logged_in`], with the BackendKeyData (process id, secret).
+    pub fn logged_in_with_key(port: u16) -> (TcpStream, i32, i32) {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(15)))
@@ -200,6 +205,12 @@ pub mod raw {
             assert!(n > 0, "server closed during login");
             seen.extend_from_slice(&buf[..n]);
         }
-        stream
+        let at = seen
+            .windows(5)
+            .position(|w| w == [b'K', 0, 0, 0, 12])
+            .expect("BackendKeyData");
+        let pid = i32::from_be_bytes(seen[at + 5..at + 9].try_into().unwrap());
+        let secret = i32::from_be_bytes(seen[at + 9..at + 13].try_into().unwrap());
+        (stream, pid, secret)
     }
 }
