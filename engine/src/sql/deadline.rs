@@ -5,7 +5,7 @@
 //! stream: once the deadline passes or the statement is cancelled, the next
 //! poll yields 57014 and the stream ends.
 //!
-//! Cancellation is per statement: [`CancelSignal::begin_statement`] gives
+//! Cancellation is per statement: `CancelSignal::begin_statement` gives
 //! each statement a fresh token, and a cancel that arrives between
 //! statements cancels only the finished one, as in PostgreSQL.
 
