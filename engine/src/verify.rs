@@ -165,6 +165,7 @@ pub fn verify_dir(
     let node_public_path = format!("{KEYS_DIR}/{NODE_PUBLIC_FILE}");
     let mut segments: Vec<(Op, String)> = Vec::new();
     let mut snapshot_files: Vec<(Op, String)> = Vec::new();
+    let mut pem_files: Vec<String> = Vec::new();
     for file in &files {
         if let Some(name) = file.strip_prefix(&format!("{SNAPSHOTS_DIR}/")) {
             if let Some(op) = snapshot::parse_name(name) {
@@ -183,12 +184,7 @@ pub fn verify_dir(
         if let Some(first_op) = segment {
             segments.push((first_op, file.clone()));
         } else if file == "keys/tls.crt" || file == "keys/tls.key" {
-            // The generated TLS pair (`kimberlite dev --tls`): PEM, nothing
-            // the log depends on.
-            let pem = fs::read(data_dir.join(file)).unwrap_or_default();
-            if !pem.starts_with(b"-----BEGIN ") || !pem.is_ascii() {
-                report.problem(file, 0, None, "not a PEM file");
-            }
+            pem_files.push(file.clone());
         } else if ![
             &watermark_path,
             &master_path,
@@ -215,6 +211,16 @@ pub fn verify_dir(
             }
         }
     };
+
+    // The generated TLS pair (`kimberlite dev --tls`): PEM, nothing the
+    // log depends on.
+    for file in &pem_files {
+        if let Some(pem) = read(&mut report, file) {
+            if !pem.starts_with(b"-----BEGIN ") || !pem.is_ascii() {
+                report.problem(file, 0, None, "not a PEM file");
+            }
+        }
+    }
 
     // Keys first: the master key (when the directory holds it) lets the
     // log's key records be checked, and node.pub names the signer.
