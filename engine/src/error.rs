@@ -59,7 +59,12 @@ pub enum EngineError {
     #[error(
         "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
     )]
-    NotNullViolation { table: String, column: String },
+    NotNullViolation {
+        table: String,
+        column: String,
+        /// The failing row as PostgreSQL's DETAIL shows it.
+        row: String,
+    },
     /// Another transaction committed a conflicting change first.
     #[error("could not serialize access due to concurrent update")]
     SerializationFailure,
@@ -78,6 +83,9 @@ pub enum EngineError {
     OutOfMemory(String),
     #[error("canceling statement due to user request")]
     QueryCanceled,
+    /// A cancellation with its own message (CopyFail).
+    #[error("{0}")]
+    QueryCanceledWith(String),
     #[error("canceling statement due to statement timeout")]
     StatementTimeout,
     /// The log or the replica failed; the database is not accepting writes.
@@ -98,6 +106,17 @@ pub enum EngineError {
     /// error we cannot classify, say).
     #[error("{0}")]
     Internal(String),
+    /// COPY input that does not follow its format (extra or missing
+    /// columns, an unterminated quoted field).
+    #[error("{0}")]
+    BadCopyFormat(String),
+    /// An error with PostgreSQL's CONTEXT line (`COPY t, line 3, column
+    /// a: "x"`): everything else is the inner error's.
+    #[error("{error}")]
+    WithContext {
+        error: Box<EngineError>,
+        context: String,
+    },
 }
 
 impl EngineError {
@@ -131,6 +150,7 @@ impl EngineError {
             EngineError::InsufficientPrivilege(_) => "42501",
             EngineError::OutOfMemory(_) => "53200",
             EngineError::QueryCanceled => "57014",
+            EngineError::QueryCanceledWith(_) => "57014",
             EngineError::StatementTimeout => "57014",
             EngineError::Replication(_) => "58030",
             EngineError::Storage(_) => "58030",
@@ -138,6 +158,8 @@ impl EngineError {
             EngineError::KeyMismatch(_) => "F0000",
             EngineError::Io(_) => "58030",
             EngineError::Internal(_) => "XX000",
+            EngineError::BadCopyFormat(_) => "22P04",
+            EngineError::WithContext { error, .. } => error.sqlstate(),
         }
     }
 
@@ -145,6 +167,7 @@ impl EngineError {
     pub fn position(&self) -> Option<usize> {
         match self {
             EngineError::SyntaxAt { position, .. } => Some(*position),
+            EngineError::WithContext { error, .. } => error.position(),
             _ => None,
         }
     }
@@ -154,7 +177,45 @@ impl EngineError {
         match self {
             EngineError::UniqueViolation { detail, .. } => Some(detail.clone()),
             EngineError::OutOfMemory(detail) => Some(detail.clone()),
+            EngineError::NotNullViolation { row, .. } => {
+                Some(format!("Failing row contains ({row})."))
+            }
+            EngineError::WithContext { error, .. } => error.detail(),
             _ => None,
+        }
+    }
+
+    /// PostgreSQL's CONTEXT (`W`) field, where there is one.
+    pub fn context(&self) -> Option<&str> {
+        match self {
+            EngineError::WithContext { context, .. } => Some(context),
+            _ => None,
+        }
+    }
+
+    /// PostgreSQL's table (`t`), column (`c`) and constraint (`n`) fields.
+    pub fn table_column_constraint(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
+        match self {
+            EngineError::NotNullViolation { table, column, .. } => {
+                (Some(table), Some(column), None)
+            }
+            EngineError::UniqueViolation { constraint, .. } => {
+                let table = constraint.strip_suffix("_pkey");
+                (table, None, Some(constraint))
+            }
+            EngineError::WithContext { error, .. } => error.table_column_constraint(),
+            _ => (None, None, None),
+        }
+    }
+
+    /// Adds a CONTEXT line (keeping an inner one that is already there).
+    pub fn with_context(self, context: impl FnOnce() -> String) -> EngineError {
+        match self {
+            already @ EngineError::WithContext { .. } => already,
+            error => EngineError::WithContext {
+                error: Box::new(error),
+                context: context(),
+            },
         }
     }
 }

@@ -25,6 +25,7 @@ async fn run(session: &mut Session, sql: &str) -> Result<usize, kimberlite_engin
             }
             Outcome::Batches { batches, .. } => rows = batches.iter().map(|b| b.num_rows()).sum(),
             Outcome::Command { .. } => {}
+            other => panic!("this test runs no COPY: {other:?}"),
         }
     }
     Ok(rows)

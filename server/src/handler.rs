@@ -14,26 +14,29 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use futures::{stream, Sink, SinkExt, StreamExt, TryStreamExt};
+use kimberlite_engine::sql::copy::{is_copy_from_stdin, CopyOptions};
 use kimberlite_engine::sql::params::{placeholder_count, ParamValue};
 use kimberlite_engine::sql::{self, Outcome, Session, TxnStatus};
 use kimberlite_engine::{Engine, EngineError};
+use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{
-    DataRowEncoder, DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo,
-    QueryResponse, Response, Tag,
+    CopyResponse, DataRowEncoder, DescribePortalResponse, DescribeStatementResponse, FieldFormat,
+    FieldInfo, QueryResponse, Response, Tag,
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail, CopyOutResponse};
 use pgwire::messages::data::DataRow;
 use pgwire::messages::PgWireBackendMessage;
 use tokio::sync::Mutex;
 
 use crate::cancel::CancelRegistry;
 use crate::decode::decode_param;
-use crate::encode::{encode, wire_oid, wire_typmod};
+use crate::encode::{encode, encode_text, wire_oid, wire_typmod};
 
 /// A connection's engine session.
 pub type SessionHandle = Arc<Mutex<Session>>;
@@ -52,6 +55,14 @@ fn error_info(error: &EngineError) -> ErrorInfo {
     let mut info = ErrorInfo::new("ERROR".into(), error.sqlstate().into(), error.to_string());
     info.detail = error.detail();
     info.position = error.position().map(|p| p.to_string());
+    info.where_context = error.context().map(str::to_string);
+    let (table, column, constraint) = error.table_column_constraint();
+    if table.is_some() {
+        info.schema = Some(kimberlite_catalog::DEFAULT_SCHEMA.into());
+    }
+    info.table = table.map(str::to_string);
+    info.column = column.map(str::to_string);
+    info.constraint = constraint.map(str::to_string);
     info
 }
 
@@ -250,6 +261,12 @@ fn respond(
             response.set_command_tag(command);
             Response::Query(response)
         }
+        Outcome::CopyIn { columns } => {
+            Response::CopyIn(CopyResponse::new(0, columns, stream::empty()))
+        }
+        Outcome::CopyOut { .. } => Response::Error(Box::new(error_info(&EngineError::Internal(
+            "COPY TO STDOUT reached the generic responder".into(),
+        )))),
         Outcome::Command { tag } => {
             let tag = Tag::new(&tag);
             match (before, after) {
@@ -263,8 +280,182 @@ fn respond(
     }
 }
 
+/// COPY … TO STDOUT: CopyOutResponse, one CopyData per row (the header
+/// line first when asked), CopyDone; the caller's CommandComplete says
+/// `COPY n`. A failure while rows stream ends it with the error instead.
+async fn send_copy_out<C>(
+    client: &mut C,
+    session: &mut Session,
+    schema: SchemaRef,
+    mut rows: datafusion::execution::SendableRecordBatchStream,
+    options: CopyOptions,
+) -> PgWireResult<Response>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let columns = schema.fields().len();
+    let header = CopyOutResponse::new(0, columns as i16, vec![0; columns]);
+    client
+        .feed(PgWireBackendMessage::CopyOutResponse(header))
+        .await?;
+    let line = |text: String| PgWireBackendMessage::CopyData(CopyData::new(text.into()));
+    if options.header {
+        let names = schema.fields().iter().map(|f| f.name().as_str());
+        client.feed(line(options.encode_header(names))).await?;
+    }
+    let mut count = 0usize;
+    while let Some(batch) = rows.next().await {
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(error) => {
+                session.statement_failed();
+                return Ok(error_response(error.into()));
+            }
+        };
+        for row in 0..batch.num_rows() {
+            let cells: Vec<Option<String>> = schema
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(c, field)| {
+                    let array = batch.column(c);
+                    let null = array.logical_nulls().is_some_and(|n| n.is_null(row));
+                    (!null).then(|| encode_text(array, row, field))
+                })
+                .collect();
+            client
+                .feed(line(options.encode_row(cells.iter().map(|c| c.as_deref()))))
+                .await?;
+            count += 1;
+        }
+    }
+    client
+        .feed(PgWireBackendMessage::CopyDone(CopyDone::new()))
+        .await?;
+    Ok(Response::Execution(Tag::new("COPY").with_rows(count)))
+}
+
+/// ReadyForQuery's status for the session's transaction.
+fn wire_status(status: TxnStatus) -> pgwire::messages::response::TransactionStatus {
+    match status {
+        TxnStatus::Idle => pgwire::messages::response::TransactionStatus::Idle,
+        TxnStatus::InTransaction => pgwire::messages::response::TransactionStatus::Transaction,
+        TxnStatus::Failed => pgwire::messages::response::TransactionStatus::Error,
+    }
+}
+
+#[async_trait]
+impl CopyHandler for QueryHandler {
+    async fn on_copy_data<C>(&self, client: &mut C, data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let handle = self.session_of(client);
+        let mut session = handle.lock().await;
+        session.copy_data(&data.data).map_err(to_wire_error)
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let handle = self.session_of(client);
+        let mut session = handle.lock().await;
+        let rows = session.copy_done().await.map_err(to_wire_error)?;
+        let tag = Tag::new("COPY").with_rows(rows as usize);
+        client
+            .send(PgWireBackendMessage::CommandComplete(tag.into()))
+            .await?;
+        client.set_transaction_status(wire_status(session.txn_status()));
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(&self, client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let handle = self.session_of(client);
+        let mut session = handle.lock().await;
+        to_wire_error(session.copy_fail(&fail.message))
+    }
+}
+
+/// Sends results in order (what pgwire's own simple-query loop does).
+async fn send_responses<C>(client: &mut C, responses: Vec<Response>) -> PgWireResult<()>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    use pgwire::api::query::{send_execution_response, send_query_response};
+    for response in responses {
+        match response {
+            Response::EmptyQuery => {
+                client
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(
+                        pgwire::messages::response::EmptyQueryResponse::new(),
+                    ))
+                    .await?
+            }
+            Response::Query(results) => send_query_response(client, results, true).await?,
+            Response::Execution(tag)
+            | Response::TransactionStart(tag)
+            | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
+            Response::Error(error) => {
+                client
+                    .feed(PgWireBackendMessage::ErrorResponse((*error).into()))
+                    .await?
+            }
+            Response::CopyIn(copy) => {
+                pgwire::api::copy::send_copy_in_response(client, copy).await?;
+                client.set_state(PgWireConnectionState::CopyInProgress(false));
+            }
+            Response::CopyOut(copy) | Response::CopyBoth(copy) => {
+                pgwire::api::copy::send_copy_out_response(client, copy).await?
+            }
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl SimpleQueryHandler for QueryHandler {
+    /// pgwire's loop, with ReadyForQuery's status taken from the session
+    /// (the one authority on the transaction) and results sent in order
+    /// even when a COPY TO STDOUT writes directly to the client.
+    async fn on_query<C>(
+        &self,
+        client: &mut C,
+        query: pgwire::messages::simplequery::Query,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let responses = SimpleQueryHandler::do_query(self, client, &query.query).await?;
+        send_responses(client, responses).await?;
+        if !matches!(client.state(), PgWireConnectionState::CopyInProgress(_)) {
+            client.set_state(PgWireConnectionState::ReadyForQuery);
+            let status = wire_status(self.session_of(client).lock().await.txn_status());
+            client.set_transaction_status(status);
+            pgwire::api::query::send_ready_for_query(client, status).await?;
+        }
+        Ok(())
+    }
+
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -283,6 +474,11 @@ impl SimpleQueryHandler for QueryHandler {
         }
         let mut responses = Vec::with_capacity(statements.len());
         let multi = statements.len() > 1;
+        if multi && statements.iter().any(is_copy_from_stdin) {
+            return Ok(vec![error_response(EngineError::FeatureNotSupported(
+                "COPY FROM STDIN must be the only statement of its query string".into(),
+            ))]);
+        }
         let mut failed = false;
         for statement in statements {
             if multi {
@@ -310,6 +506,21 @@ impl SimpleQueryHandler for QueryHandler {
                             failed = true;
                             break;
                         }
+                    }
+                }
+                Ok(Outcome::CopyOut {
+                    schema,
+                    stream,
+                    options,
+                }) => {
+                    // Earlier statements' results go first.
+                    send_responses(client, std::mem::take(&mut responses)).await?;
+                    let response =
+                        send_copy_out(client, &mut session, schema, stream, options).await?;
+                    failed = matches!(response, Response::Error(_));
+                    responses.push(response);
+                    if failed {
+                        break;
                     }
                 }
                 Ok(outcome) => {
@@ -485,6 +696,14 @@ impl ExtendedQueryHandler for QueryHandler {
         let result = session.execute(statement).await;
         send_notices(client, &mut session).await?;
         let outcome = result.map_err(to_wire_error)?;
+        if let Outcome::CopyOut {
+            schema,
+            stream,
+            options,
+        } = outcome
+        {
+            return send_copy_out(client, &mut session, schema, stream, options).await;
+        }
         let after = session.txn_status();
         Ok(respond(
             outcome,

@@ -53,3 +53,10 @@ fn run_script(name: &str) {
 fn psql_foundation_transcript_matches_golden() {
     run_script("foundation");
 }
+
+/// `copy.out` was recorded from PostgreSQL 15 (Debian's package) running
+/// the same script: COPY must read, write and fail exactly as it does.
+#[test]
+fn psql_copy_transcript_matches_postgresql() {
+    run_script("copy");
+}

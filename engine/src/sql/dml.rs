@@ -42,7 +42,7 @@ pub fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-fn lookup_table(session: &Session, name: &str) -> EngineResult<Arc<TableDef>> {
+pub(super) fn lookup_table(session: &Session, name: &str) -> EngineResult<Arc<TableDef>> {
     let snapshot = session.engine.snapshot();
     session
         .statement_catalog(snapshot)
@@ -51,7 +51,7 @@ fn lookup_table(session: &Session, name: &str) -> EngineResult<Arc<TableDef>> {
         .ok_or_else(|| EngineError::UndefinedTable(name.to_string()))
 }
 
-fn no_such_column(table: &TableDef, column: &str) -> EngineError {
+pub(super) fn no_such_column(table: &TableDef, column: &str) -> EngineError {
     EngineError::UndefinedColumn(format!(
         "column \"{column}\" of relation \"{}\" does not exist",
         table.name
@@ -86,27 +86,70 @@ pub async fn evaluate_defaults(
         .collect()
 }
 
-/// Renders a key value for error details (`Key (id)=(1) already exists.`).
-fn datum_text(datum: &Datum) -> String {
+/// Renders a value as PostgreSQL prints it in error details
+/// (`Key (id)=(1) already exists.`, `Failing row contains (1, null).`).
+fn datum_text(datum: &Datum, sql_type: SqlType) -> String {
+    let float = |v: f64| {
+        if v.is_nan() {
+            "NaN".to_string()
+        } else if v.is_infinite() {
+            if v > 0.0 { "Infinity" } else { "-Infinity" }.to_string()
+        } else {
+            v.to_string()
+        }
+    };
     match datum {
         Datum::Null => "null".into(),
-        Datum::Bool(b) => {
-            if *b {
-                "t".into()
-            } else {
-                "f".into()
-            }
-        }
+        Datum::Bool(b) => if *b { "t" } else { "f" }.into(),
         Datum::Int2(v) => v.to_string(),
         Datum::Int4(v) => v.to_string(),
         Datum::Int8(v) => v.to_string(),
-        Datum::Float4(v) => v.to_string(),
-        Datum::Float8(v) => v.to_string(),
-        Datum::Numeric(v) => v.to_string(),
+        Datum::Float4(v) => float(f64::from(*v)),
+        Datum::Float8(v) => float(*v),
+        Datum::Numeric(v) => match sql_type {
+            SqlType::Numeric { precision, scale } if scale > 0 => {
+                let scale = scale as usize;
+                let digits = format!("{:0>width$}", v.unsigned_abs(), width = scale + 1);
+                let (whole, fraction) = digits.split_at(digits.len() - scale);
+                // Unconstrained numeric shows the digits that were written.
+                let fraction = if precision.is_none() {
+                    fraction.trim_end_matches('0')
+                } else {
+                    fraction
+                };
+                let sign = if *v < 0 { "-" } else { "" };
+                if fraction.is_empty() {
+                    format!("{sign}{whole}")
+                } else {
+                    format!("{sign}{whole}.{fraction}")
+                }
+            }
+            _ => v.to_string(),
+        },
         Datum::Text(s) => s.clone(),
         Datum::Bytes(b) => format!("\\x{}", hex::encode(b)),
-        Datum::Date(d) => d.to_string(),
-        Datum::Timestamp(t) => t.to_string(),
+        Datum::Date(days) => chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+            .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(i64::from(*days))))
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_else(|| days.to_string()),
+        Datum::Timestamp(micros) => {
+            let text = chrono::DateTime::from_timestamp_micros(*micros)
+                .map(|t| {
+                    let t = t.naive_utc();
+                    let mut s = t.format("%Y-%m-%d %H:%M:%S").to_string();
+                    let fraction = t.and_utc().timestamp_subsec_micros();
+                    if fraction > 0 {
+                        s.push_str(format!(".{fraction:06}").trim_end_matches('0'));
+                    }
+                    s
+                })
+                .unwrap_or_else(|| micros.to_string());
+            if sql_type == SqlType::Timestamptz {
+                format!("{text}+00")
+            } else {
+                text
+            }
+        }
     }
 }
 
@@ -119,7 +162,7 @@ fn unique_violation(table: &TableDef, row: &Row) -> EngineError {
     let values: Vec<String> = table
         .primary_key
         .iter()
-        .map(|&k| datum_text(&row[k]))
+        .map(|&k| datum_text(&row[k], table.columns[k].sql_type))
         .collect();
     EngineError::UniqueViolation {
         constraint: format!("{}_pkey", table.name),
@@ -134,9 +177,16 @@ fn unique_violation(table: &TableDef, row: &Row) -> EngineError {
 fn check_not_null(table: &TableDef, row: &Row) -> EngineResult<()> {
     for (column, value) in table.columns.iter().zip(row) {
         if !column.nullable && value.is_null() {
+            let values: Vec<String> = table
+                .columns
+                .iter()
+                .zip(row)
+                .map(|(c, v)| datum_text(v, c.sql_type))
+                .collect();
             return Err(EngineError::NotNullViolation {
                 table: table.name.clone(),
                 column: column.name.clone(),
+                row: values.join(", "),
             });
         }
     }
@@ -345,19 +395,24 @@ pub async fn insert(session: &mut Session, mut insert: Insert) -> EngineResult<O
     }
 
     for row in &new_rows {
-        check_not_null(&table, row)?;
-        let key = row_key(session, &table, row);
-        let base = claim_key(session, &table, &key, row)?;
-        session.txn.as_mut().expect("in a transaction").write(
-            table.id,
-            key,
-            Some(row.clone()),
-            base,
-        );
-        session.check_txn_written()?;
+        write_new_row(session, &table, row.clone())?;
     }
     let tag = format!("INSERT 0 {}", new_rows.len());
     finish(&table, &alias, new_rows, insert.returning, tag).await
+}
+
+/// Checks a new row (NOT NULL, primary key now) and writes it into the
+/// open transaction: INSERT's and COPY's one way in.
+pub(super) fn write_new_row(session: &mut Session, table: &TableDef, row: Row) -> EngineResult<()> {
+    check_not_null(table, &row)?;
+    let key = row_key(session, table, &row);
+    let base = claim_key(session, table, &key, &row)?;
+    session
+        .txn
+        .as_mut()
+        .expect("in a transaction")
+        .write(table.id, key, Some(row), base);
+    session.check_txn_written()
 }
 
 /// The target table and alias of an UPDATE or DELETE.

@@ -19,6 +19,7 @@
 mod audit;
 pub mod classify;
 pub mod convert;
+pub mod copy;
 mod ddl;
 pub mod deadline;
 mod dml;
@@ -81,6 +82,15 @@ pub enum Outcome {
     },
     /// A command tag such as `INSERT 0 3` or `CREATE TABLE`.
     Command { tag: String },
+    /// `COPY … FROM STDIN` started: the client sends CopyData next
+    /// ([`Session::copy_data`], [`Session::copy_done`]).
+    CopyIn { columns: usize },
+    /// `COPY … TO STDOUT`: rows to send as COPY lines in `options`' format.
+    CopyOut {
+        schema: SchemaRef,
+        stream: SendableRecordBatchStream,
+        options: copy::CopyOptions,
+    },
 }
 
 impl std::fmt::Debug for Outcome {
@@ -89,6 +99,8 @@ impl std::fmt::Debug for Outcome {
             Outcome::Rows { .. } => f.write_str("Rows"),
             Outcome::Batches { tag, .. } => write!(f, "Batches({tag})"),
             Outcome::Command { tag } => write!(f, "Command({tag})"),
+            Outcome::CopyIn { columns } => write!(f, "CopyIn({columns})"),
+            Outcome::CopyOut { .. } => f.write_str("CopyOut"),
         }
     }
 }
@@ -201,6 +213,8 @@ pub struct Session {
     cancel: Arc<deadline::CancelSignal>,
     /// The running statement's cancel token (its stream carries it).
     statement_token: tokio_util::sync::CancellationToken,
+    /// A COPY FROM STDIN waiting for the client's data.
+    copy_in: Option<copy::CopyIn>,
 }
 
 impl Session {
@@ -237,6 +251,7 @@ impl Session {
             previous_statement: Default::default(),
             cancel: Arc::default(),
             statement_token: Default::default(),
+            copy_in: None,
         }
     }
 
@@ -265,6 +280,11 @@ impl Session {
 
     /// Runs one statement.
     pub async fn execute(&mut self, statement: Statement) -> EngineResult<Outcome> {
+        if self.copy_in.is_some() {
+            // The client left COPY mode without CopyDone (the wire layer
+            // refused its message): the COPY's rows are not kept.
+            self.abandon_copy();
+        }
         self.previous_statement = self.statement.totals();
         self.statement = Arc::default();
         if self
@@ -326,6 +346,9 @@ impl Session {
             _ = token.cancelled() => Err(EngineError::QueryCanceled),
         };
         match result {
+            // COPY FROM STDIN keeps its implicit transaction open until
+            // CopyDone.
+            Ok(outcome @ Outcome::CopyIn { .. }) => Ok(outcome),
             Ok(outcome) => {
                 if !joined {
                     let txn = self.txn.take().expect("implicit transaction is open");
@@ -448,6 +471,24 @@ impl Session {
                 cascade,
                 ..
             } => ddl::drop(self, object_type, if_exists, names, cascade),
+            Statement::Copy {
+                source,
+                to,
+                target,
+                options,
+                legacy_options,
+                values,
+            } => {
+                let statement = copy::CopyStatement {
+                    source,
+                    to,
+                    target,
+                    options,
+                    legacy_options,
+                    values,
+                };
+                copy::start(self, statement).await
+            }
             Statement::Set(set) => self.settings.set(set).map(|tag| Outcome::Command { tag }),
             Statement::ShowVariable { variable } => self.settings.show(&variable),
             other => Err(EngineError::FeatureNotSupported(format!(

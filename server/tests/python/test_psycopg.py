@@ -107,3 +107,58 @@ def test_tls_and_online_verification(server):
         assert row == (True, 0, 64, True)
     with psycopg.connect(server["dsn"], sslmode="disable") as conn:
         assert not conn.pgconn.ssl_in_use
+
+
+def test_copy_100k_rows_in_and_out_with_every_type(server):
+    columns = """(id integer PRIMARY KEY, b boolean, s smallint, i integer,
+        l bigint, r real, d double precision, n numeric(12,3), t text,
+        v varchar(10), c char(4), by bytea, dt date, ts timestamp,
+        tz timestamptz, u uuid, j json, jb jsonb)"""
+    types = ["int4", "bool", "int2", "int4", "int8", "float4", "float8", "numeric",
+             "text", "varchar", "bpchar", "bytea", "date", "timestamp", "timestamptz",
+             "uuid", "json", "jsonb"]
+    count = 100_000
+
+    def row(k):
+        r = list(ROW)
+        r[0] = k
+        r[8] = f"row {k}\twith\ttabs\\ and \"quotes\"\n"
+        if k % 5 == 0:
+            r[1] = None
+            r[12] = None
+        return r
+
+    with psycopg.connect(server["dsn"], autocommit=True) as conn:
+        conn.execute("CREATE TABLE py_copy " + columns)
+        cur = conn.cursor()
+        with cur.copy("COPY py_copy FROM STDIN") as copy:
+            for k in range(count):
+                r = row(k)
+                r[16] = Json(r[16])
+                r[17] = Jsonb(r[17])
+                copy.write_row(r)
+        assert cur.rowcount == count
+        assert conn.execute("SELECT count(*), count(b) FROM py_copy").fetchone() == (
+            count, count - count // 5)
+
+        seen = 0
+        with cur.copy("COPY py_copy TO STDOUT") as copy:
+            copy.set_types(types)
+            for got in copy.rows():
+                assert got == tuple(row(got[0])), got
+                seen += 1
+        assert seen == count
+
+        # CSV through psycopg's raw block interface.
+        with cur.copy("COPY (SELECT id, t FROM py_copy WHERE id < 2 ORDER BY id) "
+                      "TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
+            text = b"".join(bytes(block) for block in copy).decode()
+        assert text == ('id,t\n0,"row 0\twith\ttabs\\ and ""quotes""\n"\n'
+                        '1,"row 1\twith\ttabs\\ and ""quotes""\n"\n')
+
+        # A bad row: 22P02 with psycopg's diag context, nothing kept.
+        with pytest.raises(psycopg.errors.InvalidTextRepresentation) as failure:
+            with cur.copy("COPY py_copy (id, s) FROM STDIN") as copy:
+                copy.write(b"200000\t1\n200001\tsmall\n")
+        assert failure.value.diag.context == 'COPY py_copy, line 2, column s: "small"'
+        assert conn.execute("SELECT count(*) FROM py_copy").fetchone()[0] == count
