@@ -83,6 +83,30 @@ pub enum EngineError {
     OutOfMemory(String),
     #[error("canceling statement due to user request")]
     QueryCanceled,
+    /// SET of a parameter that cannot change at run time.
+    #[error("{0}")]
+    CantChangeRuntimeParam(String),
+    /// A write in a READ ONLY transaction.
+    #[error("cannot execute {0} in a read-only transaction")]
+    ReadOnlyTransaction(String),
+    /// A command that must run outside a transaction block.
+    #[error("{0} cannot run inside a transaction block")]
+    ActiveTransaction(String),
+    /// An unknown prepared statement (SQL EXECUTE / DEALLOCATE).
+    #[error("prepared statement \"{0}\" does not exist")]
+    UndefinedPreparedStatement(String),
+    #[error("prepared statement \"{0}\" already exists")]
+    DuplicatePreparedStatement(String),
+    /// A command that needs a transaction block (DECLARE without HOLD).
+    #[error("{0}")]
+    NoActiveTransaction(String),
+    #[error("cursor \"{0}\" already exists")]
+    DuplicateCursor(String),
+    #[error("cursor \"{0}\" does not exist")]
+    UndefinedCursor(String),
+    /// PostgreSQL's 55000 (a cursor asked to scan backward, say).
+    #[error("{0}")]
+    ObjectNotInPrerequisiteState(String),
     /// A cancellation with its own message (CopyFail).
     #[error("{0}")]
     QueryCanceledWith(String),
@@ -151,6 +175,15 @@ impl EngineError {
             EngineError::OutOfMemory(_) => "53200",
             EngineError::QueryCanceled => "57014",
             EngineError::QueryCanceledWith(_) => "57014",
+            EngineError::CantChangeRuntimeParam(_) => "55P02",
+            EngineError::NoActiveTransaction(_) => "25P01",
+            EngineError::DuplicateCursor(_) => "42P03",
+            EngineError::UndefinedCursor(_) => "34000",
+            EngineError::ObjectNotInPrerequisiteState(_) => "55000",
+            EngineError::ReadOnlyTransaction(_) => "25006",
+            EngineError::ActiveTransaction(_) => "25001",
+            EngineError::UndefinedPreparedStatement(_) => "26000",
+            EngineError::DuplicatePreparedStatement(_) => "42P05",
             EngineError::StatementTimeout => "57014",
             EngineError::Replication(_) => "58030",
             EngineError::Storage(_) => "58030",

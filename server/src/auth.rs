@@ -18,7 +18,6 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use futures::{Sink, SinkExt};
 use kimberlite_catalog::DEFAULT_DATABASE;
-use kimberlite_engine::sql::SERVER_VERSION;
 use kimberlite_engine::Engine;
 use pgwire::api::auth::sasl::scram::{gen_salted_password, ScramAuth, ScramSecret};
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
@@ -77,44 +76,26 @@ fn parse_verifier(verifier: &str) -> Option<ScramSecret> {
     })
 }
 
-/// The ParameterStatus values sent after login.
-#[derive(Debug, Default)]
-pub struct ServerParameters;
+/// The ParameterStatus values sent after login: PostgreSQL 15's reported
+/// parameters, with the startup packet's values where it set them (a
+/// driver that asks for `TimeZone=Europe/Paris` sees it confirmed).
+pub struct ServerParameters {
+    pub engine: Arc<Engine>,
+}
 
 impl ServerParameterProvider for ServerParameters {
     fn server_parameters<C>(&self, client: &C) -> Option<HashMap<String, String>>
     where
         C: ClientInfo,
     {
-        let mut params: HashMap<String, String> = [
-            ("server_version", SERVER_VERSION),
-            ("server_encoding", "UTF8"),
-            ("client_encoding", "UTF8"),
-            ("DateStyle", "ISO, MDY"),
-            ("IntervalStyle", "postgres"),
-            ("TimeZone", "UTC"),
-            ("integer_datetimes", "on"),
-            ("standard_conforming_strings", "on"),
-            ("is_superuser", "on"),
-            ("default_transaction_read_only", "off"),
-            ("in_hot_standby", "off"),
-            ("scram_iterations", "4096"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
         let metadata = client.metadata();
-        params.insert(
-            "application_name".into(),
-            metadata
-                .get("application_name")
-                .cloned()
-                .unwrap_or_default(),
-        );
-        if let Some(user) = metadata.get("user") {
-            params.insert("session_authorization".into(), user.clone());
-        }
-        Some(params)
+        let user = metadata.get("user").cloned().unwrap_or_default();
+        let startup: Vec<(String, String)> = metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let settings = crate::handler::login_settings(&self.engine, &user, &startup);
+        Some(settings.reported().into_iter().collect())
     }
 }
 
@@ -189,7 +170,13 @@ impl StartupHandler for TrustStartup {
         )?;
         let (pid, secret) = self.keys.generate(client);
         client.set_pid_and_secret_key(pid, secret);
-        finish_authentication(client, &ServerParameters).await?;
+        finish_authentication(
+            client,
+            &ServerParameters {
+                engine: self.engine.clone(),
+            },
+        )
+        .await?;
         client.set_state(PgWireConnectionState::ReadyForQuery);
         client.flush().await?;
         Ok(())
@@ -243,9 +230,12 @@ pub enum Startup {
 
 impl Startup {
     pub fn password(engine: Arc<Engine>) -> Self {
+        let parameters = Arc::new(ServerParameters {
+            engine: engine.clone(),
+        });
         let mut scram = ScramAuth::new(Arc::new(CatalogAuthSource { engine }));
         scram.set_iterations(SCRAM_ITERATIONS);
-        Startup::Password(SASLAuthStartupHandler::new(Arc::new(ServerParameters)).with_scram(scram))
+        Startup::Password(SASLAuthStartupHandler::new(parameters).with_scram(scram))
     }
 }
 

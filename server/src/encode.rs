@@ -10,12 +10,13 @@
 //! `t`/`f` booleans, `\x` hex bytea, numerics with exactly their scale.
 
 use bytes::{BufMut, BytesMut};
-use chrono::{DateTime, NaiveDate};
+use chrono::{DateTime, NaiveDate, Offset};
 use datafusion::arrow::array::*;
 use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use kimberlite_engine::sql::params::oid_for_field;
 use kimberlite_engine::sql::types::{META_OID, META_TYPMOD};
+use kimberlite_engine::sql::OutputStyle;
 use pgwire::api::results::FieldFormat;
 use pgwire::types::format::FormatOptions as PgFormatOptions;
 use pgwire::types::ToSqlText;
@@ -100,13 +101,19 @@ impl ToSqlText for RawCell {
 }
 
 /// Encodes one value of a column.
-pub fn encode(array: &ArrayRef, row: usize, field: &Field, format: FieldFormat) -> RawCell {
+pub fn encode(
+    array: &ArrayRef,
+    row: usize,
+    field: &Field,
+    format: FieldFormat,
+    style: &OutputStyle,
+) -> RawCell {
     if *array.data_type() == DataType::Null || array.is_null(row) {
         return RawCell(None);
     }
     let oid = wire_oid(field);
     RawCell(Some(match format {
-        FieldFormat::Text => encode_text(array, row, field).into_bytes(),
+        FieldFormat::Text => encode_text(array, row, field, style).into_bytes(),
         FieldFormat::Binary => encode_binary(array, row, field, oid),
     }))
 }
@@ -261,22 +268,80 @@ pub fn format_decimal(value: i128, scale: i8, trim: bool) -> String {
     text
 }
 
-fn format_timestamp(micros: i64, with_zone: bool) -> String {
+/// PostgreSQL's ISO timestamp; a timestamptz is shown in the session's
+/// zone with its offset (`+05:30`, `-08`, `+00`).
+fn format_timestamp(micros: i64, zone: Option<chrono_tz::Tz>) -> String {
     let seconds = micros.div_euclid(1_000_000);
     let fraction = micros.rem_euclid(1_000_000);
     let Some(datetime) = DateTime::from_timestamp(seconds, 0) else {
         return micros.to_string();
     };
-    let mut text = datetime.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string();
+    let (local, offset) = match zone {
+        Some(zone) => {
+            let local = datetime.with_timezone(&zone);
+            let offset = local.offset().fix().local_minus_utc();
+            (local.naive_local(), Some(offset))
+        }
+        None => (datetime.naive_utc(), None),
+    };
+    let mut text = local.format("%Y-%m-%d %H:%M:%S").to_string();
     if fraction != 0 {
         let digits = format!("{fraction:06}");
         text.push('.');
         text.push_str(digits.trim_end_matches('0'));
     }
-    if with_zone {
-        text.push_str("+00");
+    if let Some(offset) = offset {
+        let sign = if offset < 0 { '-' } else { '+' };
+        let offset = offset.abs();
+        let (hours, minutes, secs) = (offset / 3600, offset / 60 % 60, offset % 60);
+        text.push_str(&format!("{sign}{hours:02}"));
+        if minutes != 0 || secs != 0 {
+            text.push_str(&format!(":{minutes:02}"));
+        }
+        if secs != 0 {
+            text.push_str(&format!(":{secs:02}"));
+        }
     }
     text
+}
+
+/// `%.{digits}g`: PostgreSQL's float output when `extra_float_digits <= 0`.
+pub fn format_float_digits(value: f64, digits: i32) -> String {
+    if !value.is_finite() {
+        return format_float(value, 15);
+    }
+    let digits = digits.max(1) as usize;
+    let scientific = format!("{:.*e}", digits - 1, value);
+    let (mantissa, exponent) = scientific.split_once('e').expect("{:e} has an exponent");
+    let exponent: i32 = exponent.parse().expect("exponent is an integer");
+    let trim = |text: String| -> String {
+        if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            text
+        }
+    };
+    if exponent < -4 || exponent >= digits as i32 {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa.to_string()), exponent.abs())
+    } else {
+        let decimals = (digits as i32 - 1 - exponent).max(0) as usize;
+        trim(format!("{value:.decimals$}"))
+    }
+}
+
+/// bytea_output = escape: printable ASCII as is, `\\` for a backslash,
+/// `\ooo` for every other byte.
+fn bytea_escape(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\{b:03o}")),
+        }
+    }
+    out
 }
 
 fn format_date(days: i64) -> String {
@@ -293,7 +358,14 @@ fn generic_text(array: &ArrayRef, row: usize) -> String {
 }
 
 /// Text form of one value.
-pub fn encode_text(array: &ArrayRef, row: usize, field: &Field) -> String {
+pub fn encode_text(array: &ArrayRef, row: usize, field: &Field, style: &OutputStyle) -> String {
+    let float = |value: f64, digits: i32| {
+        if style.extra_float_digits > 0 {
+            format_float(value, digits)
+        } else {
+            format_float_digits(value, digits + style.extra_float_digits)
+        }
+    };
     match array.data_type() {
         DataType::Boolean => {
             let value = array
@@ -303,10 +375,8 @@ pub fn encode_text(array: &ArrayRef, row: usize, field: &Field) -> String {
                 .value(row);
             if value { "t" } else { "f" }.into()
         }
-        DataType::Float16 | DataType::Float32 => {
-            format_float(as_f64(array, row).unwrap_or_default(), 6)
-        }
-        DataType::Float64 => format_float(as_f64(array, row).unwrap_or_default(), 15),
+        DataType::Float16 | DataType::Float32 => float(as_f64(array, row).unwrap_or_default(), 6),
+        DataType::Float64 => float(as_f64(array, row).unwrap_or_default(), 15),
         DataType::Decimal128(..) => {
             let (value, scale) = decimal_value(array, row).expect("decimal");
             format_decimal(value, scale, numeric_trims(field))
@@ -318,17 +388,19 @@ pub fn encode_text(array: &ArrayRef, row: usize, field: &Field) -> String {
         | DataType::LargeBinary
         | DataType::BinaryView
         | DataType::FixedSizeBinary(_) => {
-            format!(
-                "\\x{}",
-                hex::encode(binary_value(array, row).unwrap_or_default())
-            )
+            let bytes = binary_value(array, row).unwrap_or_default();
+            if style.bytea_hex {
+                format!("\\x{}", hex::encode(bytes))
+            } else {
+                bytea_escape(bytes)
+            }
         }
         DataType::Date32 | DataType::Date64 => {
             format_date(date_days(array, row).unwrap_or_default())
         }
         DataType::Timestamp(_, zone) => format_timestamp(
             timestamp_micros(array, row).unwrap_or_default(),
-            zone.is_some(),
+            zone.is_some().then_some(style.time_zone),
         ),
         DataType::List(_) | DataType::LargeList(_) => {
             let text = generic_text(array, row);
@@ -441,10 +513,12 @@ pub fn encode_binary(array: &ArrayRef, row: usize, field: &Field, oid: u32) -> V
             .unwrap_or_default(),
         3802 => {
             let mut out = vec![1u8];
-            out.extend_from_slice(encode_text(array, row, field).as_bytes());
+            out.extend_from_slice(
+                encode_text(array, row, field, &OutputStyle::default()).as_bytes(),
+            );
             out
         }
-        _ => encode_text(array, row, field).into_bytes(),
+        _ => encode_text(array, row, field, &OutputStyle::default()).into_bytes(),
     }
 }
 
@@ -488,8 +562,37 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_trim_fractions_and_mark_utc() {
-        assert_eq!(format_timestamp(1_500_000, false), "1970-01-01 00:00:01.5");
-        assert_eq!(format_timestamp(0, true), "1970-01-01 00:00:00+00");
+    fn timestamps_trim_fractions_and_show_the_session_zone() {
+        assert_eq!(format_timestamp(1_500_000, None), "1970-01-01 00:00:01.5");
+        assert_eq!(
+            format_timestamp(0, Some(chrono_tz::UTC)),
+            "1970-01-01 00:00:00+00"
+        );
+        // 2024-06-01 12:00:00 UTC in three zones, as PostgreSQL prints it.
+        let noon = 1_717_243_200_000_000;
+        let zone = |name: &str| Some(name.parse::<chrono_tz::Tz>().unwrap());
+        assert_eq!(
+            format_timestamp(noon, zone("America/New_York")),
+            "2024-06-01 08:00:00-04"
+        );
+        assert_eq!(
+            format_timestamp(noon, zone("Asia/Kolkata")),
+            "2024-06-01 17:30:00+05:30"
+        );
+        // Local mean time before 1883 has a seconds offset.
+        assert_eq!(
+            format_timestamp(-3_000_000_000_000_000, zone("America/New_York")),
+            "1874-12-07 13:43:58-04:56:02"
+        );
+    }
+
+    #[test]
+    fn float_output_follows_extra_float_digits() {
+        assert_eq!(format_float_digits(1.0 / 3.0, 15), "0.333333333333333");
+        assert_eq!(format_float_digits(1e100 / 3.0, 15), "3.33333333333333e+99");
+        assert_eq!(format_float_digits(0.1, 15), "0.1");
+        assert_eq!(format_float_digits(123456.0, 3), "1.23e+05");
+        assert_eq!(format_float_digits(f64::NAN, 15), "NaN");
+        assert_eq!(bytea_escape(b"\x00A\\\xff"), "\\000A\\\\\\377");
     }
 }

@@ -16,7 +16,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use futures::{stream, Sink, SinkExt, StreamExt, TryStreamExt};
 use kimberlite_engine::sql::copy::{is_copy_from_stdin, CopyOptions};
 use kimberlite_engine::sql::params::{placeholder_count, ParamValue};
-use kimberlite_engine::sql::{self, Outcome, Session, TxnStatus};
+use kimberlite_engine::sql::{self, Outcome, OutputStyle, Session, TxnStatus};
 use kimberlite_engine::{Engine, EngineError};
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
@@ -133,14 +133,39 @@ fn session_of<C: ClientInfo>(
         .collect();
     let handle = client.session_extensions().get_or_insert_with(|| {
         let mut session = Session::new(engine.clone(), &user, &database);
-        for (name, value) in &startup {
-            session.settings.apply_startup(name, value);
-        }
+        session.settings = login_settings(engine, &user, &startup);
         let (pid, secret) = client.pid_and_secret_key();
         cancels.register(pid, &secret, &session.cancel_signal());
         Mutex::new(session)
     });
     handle
+}
+
+/// A login's parameters: defaults, the role, the startup packet.
+pub fn login_settings(engine: &Engine, user: &str, startup: &[(String, String)]) -> sql::Settings {
+    let superuser = engine.catalog().role(user).is_some_and(|r| r.superuser);
+    sql::Settings::for_login(
+        user,
+        superuser,
+        startup.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+}
+
+/// ParameterStatus for every reported parameter the last statements
+/// changed (PostgreSQL sends them just before ReadyForQuery).
+async fn send_parameter_changes<C>(client: &mut C, session: &mut Session) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for (name, value) in session.settings.take_changed_reports() {
+        client
+            .feed(PgWireBackendMessage::ParameterStatus(
+                pgwire::messages::startup::ParameterStatus::new(name, value),
+            ))
+            .await?;
+    }
+    Ok(())
 }
 
 /// Field descriptions for a result, in the requested formats.
@@ -180,10 +205,11 @@ fn encode_row(
     row: usize,
     schema: &SchemaRef,
     infos: &Arc<Vec<FieldInfo>>,
+    style: &OutputStyle,
 ) -> PgWireResult<DataRow> {
     let mut encoder = DataRowEncoder::new(infos.clone());
     for (c, field) in schema.fields().iter().enumerate() {
-        let cell = encode(batch.column(c), row, field, infos[c].format());
+        let cell = encode(batch.column(c), row, field, infos[c].format(), style);
         encoder.encode_field(&cell)?;
     }
     Ok(encoder.take_row())
@@ -193,9 +219,10 @@ fn encode_batch(
     batch: &RecordBatch,
     schema: &SchemaRef,
     infos: &Arc<Vec<FieldInfo>>,
+    style: &OutputStyle,
 ) -> Vec<PgWireResult<DataRow>> {
     (0..batch.num_rows())
-        .map(|row| encode_row(batch, row, schema, infos))
+        .map(|row| encode_row(batch, row, schema, infos, style))
         .collect()
 }
 
@@ -205,6 +232,7 @@ fn respond(
     before: TxnStatus,
     after: TxnStatus,
     format: Option<&Format>,
+    style: OutputStyle,
 ) -> Response {
     match outcome {
         Outcome::Rows { schema, stream } => {
@@ -223,7 +251,7 @@ fn respond(
                     let (schema, infos) = (schema.clone(), encode_infos.clone());
                     stream::iter(
                         (0..batch.num_rows())
-                            .map(move |row| encode_row(&batch, row, &schema, &infos)),
+                            .map(move |row| encode_row(&batch, row, &schema, &infos, &style)),
                     )
                     .boxed()
                 }
@@ -249,7 +277,7 @@ fn respond(
             ));
             let rows: Vec<_> = batches
                 .iter()
-                .flat_map(|b| encode_batch(b, &schema, &infos))
+                .flat_map(|b| encode_batch(b, &schema, &infos, &style))
                 .collect();
             let mut response = QueryResponse::new(infos, stream::iter(rows));
             // pgwire appends the row count to the tag.
@@ -295,6 +323,7 @@ where
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
     let columns = schema.fields().len();
+    let style = session.settings.output_style();
     let header = CopyOutResponse::new(0, columns as i16, vec![0; columns]);
     client
         .feed(PgWireBackendMessage::CopyOutResponse(header))
@@ -321,7 +350,7 @@ where
                 .map(|(c, field)| {
                     let array = batch.column(c);
                     let null = array.logical_nulls().is_some_and(|n| n.is_null(row));
-                    (!null).then(|| encode_text(array, row, field))
+                    (!null).then(|| encode_text(array, row, field, &style))
                 })
                 .collect();
             client
@@ -449,7 +478,11 @@ impl SimpleQueryHandler for QueryHandler {
         send_responses(client, responses).await?;
         if !matches!(client.state(), PgWireConnectionState::CopyInProgress(_)) {
             client.set_state(PgWireConnectionState::ReadyForQuery);
-            let status = wire_status(self.session_of(client).lock().await.txn_status());
+            let handle = self.session_of(client);
+            let mut session = handle.lock().await;
+            send_parameter_changes(client, &mut session).await?;
+            let status = wire_status(session.txn_status());
+            drop(session);
             client.set_transaction_status(status);
             pgwire::api::query::send_ready_for_query(client, status).await?;
         }
@@ -498,7 +531,13 @@ impl SimpleQueryHandler for QueryHandler {
                                 batches,
                                 tag: "SELECT".into(),
                             };
-                            responses.push(respond(outcome, before, session.txn_status(), None));
+                            responses.push(respond(
+                                outcome,
+                                before,
+                                session.txn_status(),
+                                None,
+                                session.settings.output_style(),
+                            ));
                         }
                         Err(error) => {
                             session.statement_failed();
@@ -525,7 +564,13 @@ impl SimpleQueryHandler for QueryHandler {
                 }
                 Ok(outcome) => {
                     let after = session.txn_status();
-                    responses.push(respond(outcome, before, after, None));
+                    responses.push(respond(
+                        outcome,
+                        before,
+                        after,
+                        None,
+                        session.settings.output_style(),
+                    ));
                 }
                 Err(error) => {
                     responses.push(error_response(error));
@@ -630,6 +675,31 @@ impl ExtendedQueryHandler for QueryHandler {
         self.parser.clone()
     }
 
+    /// pgwire's Sync, plus the ParameterStatus messages PostgreSQL sends
+    /// before ReadyForQuery, whose status comes from the session.
+    async fn on_sync<C>(
+        &self,
+        client: &mut C,
+        _message: pgwire::messages::extendedquery::Sync,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        client.portal_store().rm_portal("");
+        let handle = self.session_of(client);
+        let mut session = handle.lock().await;
+        send_parameter_changes(client, &mut session).await?;
+        let status = wire_status(session.txn_status());
+        drop(session);
+        client.set_transaction_status(status);
+        pgwire::api::query::send_ready_for_query(client, status).await?;
+        client.flush().await?;
+        Ok(())
+    }
+
     async fn do_describe_statement<C>(
         &self,
         _client: &mut C,
@@ -710,6 +780,7 @@ impl ExtendedQueryHandler for QueryHandler {
             before,
             after,
             Some(&portal.result_column_format),
+            session.settings.output_style(),
         ))
     }
 }

@@ -21,6 +21,7 @@ fn run_script(name: &str) {
         .arg(format!("psql '{}' -X -a -f {name}.sql 2>&1", server.url()))
         .current_dir(&golden)
         .env("PGCLIENTENCODING", "UTF8")
+        .env("PGTZ", "UTC")
         .output()
         .expect("psql is installed (scripts/test.sh installs postgresql-client)");
     assert!(merged.status.success(), "psql failed to run");
@@ -59,4 +60,13 @@ fn psql_foundation_transcript_matches_golden() {
 #[test]
 fn psql_copy_transcript_matches_postgresql() {
     run_script("copy");
+}
+
+/// `session.out` was recorded from PostgreSQL 15: SET/SHOW/RESET with
+/// transaction semantics, TimeZone/extra_float_digits/bytea_output in the
+/// output, READ ONLY transactions, pool reset commands, PREPARE/EXECUTE and
+/// cursors.
+#[test]
+fn psql_session_transcript_matches_postgresql() {
+    run_script("session");
 }

@@ -18,8 +18,10 @@
 
 mod audit;
 pub mod classify;
+mod commands;
 pub mod convert;
 pub mod copy;
+mod cursor;
 mod ddl;
 pub mod deadline;
 mod dml;
@@ -43,7 +45,9 @@ use datafusion::logical_expr::{create_udf, ColumnarValue, LogicalPlan, Volatilit
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::{Ident, ObjectName, ObjectNamePart, Statement};
+use datafusion::sql::sqlparser::ast::{
+    Ident, ObjectName, ObjectNamePart, Statement, TransactionMode,
+};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use futures::StreamExt;
@@ -53,7 +57,7 @@ use kimberlite_consensus::Op;
 use crate::error::{EngineError, EngineResult};
 use crate::Engine;
 use provider::{KimberliteCatalog, ReadScope, ScopeSlot};
-pub use settings::Settings;
+pub use settings::{OutputStyle, Settings};
 use txn::Txn;
 
 /// The PostgreSQL version we answer as (our behavioural reference).
@@ -115,6 +119,9 @@ pub enum TxnStatus {
 
 /// Parses PostgreSQL-dialect SQL into statements.
 pub fn parse(sql: &str) -> EngineResult<Vec<Statement>> {
+    if let Some(fetch) = cursor::parse_fetch_or_move(sql) {
+        return fetch.map(|statement| vec![statement]);
+    }
     Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
         let text = e.to_string();
         let error = classify::classify_datafusion_error(datafusion::error::DataFusionError::SQL(
@@ -215,6 +222,10 @@ pub struct Session {
     statement_token: tokio_util::sync::CancellationToken,
     /// A COPY FROM STDIN waiting for the client's data.
     copy_in: Option<copy::CopyIn>,
+    /// Statements prepared with SQL PREPARE.
+    sql_prepared: std::collections::HashMap<String, commands::SqlPrepared>,
+    /// Open cursors (DECLARE … CURSOR).
+    cursors: std::collections::HashMap<String, cursor::Cursor>,
 }
 
 impl Session {
@@ -252,6 +263,8 @@ impl Session {
             cancel: Arc::default(),
             statement_token: Default::default(),
             copy_in: None,
+            sql_prepared: Default::default(),
+            cursors: Default::default(),
         }
     }
 
@@ -296,11 +309,19 @@ impl Session {
             }
         }
         match &statement {
-            Statement::StartTransaction { .. } => return Ok(self.begin()),
-            Statement::Commit { .. } => return self.commit().await,
+            Statement::StartTransaction { modes, .. } => return self.begin(modes),
+            Statement::Commit { .. } => {
+                let result = self.commit().await;
+                let committed = matches!(&result, Ok(Outcome::Command { tag }) if tag == "COMMIT");
+                self.settings.end_block(committed);
+                self.close_cursors_at_end(committed);
+                return result;
+            }
             Statement::Rollback {
                 savepoint: None, ..
             } => {
+                self.settings.end_block(false);
+                self.close_cursors_at_end(false);
                 if self.txn.take().is_none() {
                     self.notice(
                         "WARNING",
@@ -411,7 +432,10 @@ impl Session {
         }
     }
 
-    fn begin(&mut self) -> Outcome {
+    fn begin(&mut self, modes: &[TransactionMode]) -> EngineResult<Outcome> {
+        if !self.txn.as_ref().is_some_and(|t| t.explicit) {
+            self.settings.begin_block(modes)?;
+        }
         match &mut self.txn {
             Some(txn) if txn.explicit => {
                 self.notices.push((
@@ -425,9 +449,31 @@ impl Session {
             Some(txn) => txn.explicit = true,
             None => self.txn = Some(Txn::new(true)),
         }
-        Outcome::Command {
+        Ok(Outcome::Command {
             tag: "BEGIN".into(),
+        })
+    }
+
+    /// Whether an explicit transaction block is open.
+    fn in_block(&self) -> bool {
+        self.txn.as_ref().is_some_and(|t| t.explicit)
+    }
+
+    /// 25006 for a statement that writes in a READ ONLY transaction.
+    fn check_writable(&self, statement: &Statement) -> EngineResult<()> {
+        if !self.settings.read_only() {
+            return Ok(());
         }
+        let command = match statement {
+            Statement::Insert(_) => "INSERT",
+            Statement::Update(_) => "UPDATE",
+            Statement::Delete(_) => "DELETE",
+            Statement::CreateTable(_) => "CREATE TABLE",
+            Statement::Drop { .. } => "DROP",
+            Statement::Copy { to: false, .. } => "COPY FROM",
+            _ => return Ok(()),
+        };
+        Err(EngineError::ReadOnlyTransaction(command.into()))
     }
 
     async fn commit(&mut self) -> EngineResult<Outcome> {
@@ -455,6 +501,7 @@ impl Session {
     }
 
     async fn execute_in_txn(&mut self, statement: Statement) -> EngineResult<Outcome> {
+        self.check_writable(&statement)?;
         match statement {
             Statement::Query(_) | Statement::Explain { .. } => {
                 let (schema, stream) = self.run_query(statement).await?;
@@ -489,8 +536,34 @@ impl Session {
                 };
                 copy::start(self, statement).await
             }
-            Statement::Set(set) => self.settings.set(set).map(|tag| Outcome::Command { tag }),
+            Statement::Set(set) => {
+                let in_block = self.in_block();
+                let outcome = self.settings.set(set, in_block)?;
+                if let Some(warning) = outcome.warning {
+                    self.notice("WARNING", "25P01", warning);
+                }
+                Ok(Outcome::Command { tag: "SET".into() })
+            }
             Statement::ShowVariable { variable } => self.settings.show(&variable),
+            statement @ (Statement::Reset(_)
+            | Statement::Discard { .. }
+            | Statement::Deallocate { .. }
+            | Statement::Prepare { .. }
+            | Statement::Execute { .. }
+            | Statement::Close { .. }
+            | Statement::UNLISTEN { .. }
+            | Statement::LISTEN { .. }
+            | Statement::NOTIFY { .. }) => self.session_command(statement).await,
+            Statement::Declare { stmts } => self.declare(stmts).await,
+            Statement::Fetch {
+                name,
+                direction,
+                into,
+                ..
+            } => {
+                self.fetch(&ident_name(&name), direction, into.is_some())
+                    .await
+            }
             other => Err(EngineError::FeatureNotSupported(format!(
                 "statement not supported yet: {}",
                 first_words(&other.to_string())
@@ -550,10 +623,21 @@ impl Session {
         Ok(plan)
     }
 
-    /// Plans and starts a query in the current scope.
+    /// Plans and starts a query in the current scope; its stream stops at
+    /// the statement's timeout or cancel.
     async fn run_query(
         &self,
         statement: Statement,
+    ) -> EngineResult<(SchemaRef, SendableRecordBatchStream)> {
+        self.start_query(statement, true).await
+    }
+
+    /// Plans and starts a query; a cursor's stream (`interruptible` false)
+    /// outlives the DECLARE and is bounded by each FETCH instead.
+    async fn start_query(
+        &self,
+        statement: Statement,
+        interruptible: bool,
     ) -> EngineResult<(SchemaRef, SendableRecordBatchStream)> {
         self.set_scope(None);
         let names = naming::column_names(&statement);
@@ -566,12 +650,16 @@ impl Session {
         let stream = frame.execute_stream().await;
         self.clear_scope();
         let stream = stream?;
-        let timed: futures::stream::BoxStream<'static, _> = deadline::Interrupt::new(
-            stream,
-            self.settings.statement_timeout(),
-            self.statement_token.clone(),
-        )
-        .boxed();
+        let timed: futures::stream::BoxStream<'static, _> = if interruptible {
+            deadline::Interrupt::new(
+                stream,
+                self.settings.statement_timeout(),
+                self.statement_token.clone(),
+            )
+            .boxed()
+        } else {
+            stream.boxed()
+        };
         let engine = self.engine.clone();
         let stream_failed = self.stream_failed.clone();
         let statement = self.statement.clone();
@@ -682,6 +770,8 @@ fn register_functions(ctx: &SessionContext, user: &str, database: &str) {
         ctx.register_udf(udf);
     };
     constant("version", version_string());
+    // Pools call it between borrowers; no advisory lock is ever held.
+    constant("pg_advisory_unlock_all", String::new());
     constant("current_database", database.to_string());
     constant("current_schema", DEFAULT_SCHEMA.to_string());
     constant("current_user", user.to_string());

@@ -162,3 +162,68 @@ def test_copy_100k_rows_in_and_out_with_every_type(server):
                 copy.write(b"200000\t1\n200001\tsmall\n")
         assert failure.value.diag.context == 'COPY py_copy, line 2, column s: "small"'
         assert conn.execute("SELECT count(*) FROM py_copy").fetchone()[0] == count
+
+
+def test_session_settings_are_reported_and_never_leak(server):
+    with psycopg.connect(server["dsn"], autocommit=True) as a, \
+            psycopg.connect(server["dsn"], autocommit=True, options="-c TimeZone=Asia/Kolkata") as b:
+        # The startup value is confirmed with ParameterStatus.
+        assert b.info.parameter_status("TimeZone") == "Asia/Kolkata"
+        assert a.info.parameter_status("TimeZone") == "UTC"
+        a.execute("SET TimeZone = 'America/New_York'")
+        a.execute("SET application_name = 'reporter'")
+        assert a.info.parameter_status("TimeZone") == "America/New_York"
+        assert a.info.parameter_status("application_name") == "reporter"
+        assert b.execute("SHOW TimeZone").fetchone()[0] == "Asia/Kolkata"
+        # timestamptz is rendered in each session's zone; the instant is one.
+        a.execute("CREATE TABLE py_tz (id int PRIMARY KEY, at timestamptz)")
+        a.execute("INSERT INTO py_tz VALUES (1, '2024-06-01 12:00:00+00')")
+        text_a = a.execute("SELECT at::text FROM py_tz").fetchone()[0]
+        text_b = b.execute("SELECT at::text FROM py_tz").fetchone()[0]
+        value_a = a.execute("SELECT at FROM py_tz").fetchone()[0]
+        value_b = b.execute("SELECT at FROM py_tz").fetchone()[0]
+        assert value_a == value_b == datetime.datetime(2024, 6, 1, 12, tzinfo=datetime.timezone.utc)
+        assert str(value_a.utcoffset()) == "-1 day, 20:00:00"
+        assert str(value_b.utcoffset()) == "5:30:00"
+        # SET inside a rolled-back block is undone, and reported again.
+        a.autocommit = False
+        a.execute("SET TimeZone = 'Europe/Paris'")
+        assert a.info.parameter_status("TimeZone") == "Europe/Paris"
+        a.rollback()
+        a.autocommit = True
+        a.execute("SELECT 1")
+        assert a.info.parameter_status("TimeZone") == "America/New_York"
+        # asyncpg's pool reset query, then pgbouncer's.
+        a.execute("SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;")
+        assert a.execute("SHOW TimeZone").fetchone()[0] == "UTC"
+        a.execute("DISCARD ALL")
+
+
+def test_psycopg2_named_cursor_reads_10000_rows_in_batches(server):
+    import psycopg2
+
+    conn = psycopg2.connect(server["dsn"])
+    assert conn.autocommit is False
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE py2_cur (id int PRIMARY KEY, label text)")
+    cur.executemany("INSERT INTO py2_cur VALUES (%s, %s)", [(k, f"row {k}") for k in range(100)])
+    cur.execute("INSERT INTO py2_cur SELECT id + 100, label FROM py2_cur")
+    conn.commit()
+    with conn.cursor() as load:
+        load.copy_expert("COPY py2_cur FROM STDIN", __import__("io").StringIO(
+            "".join(f"{k}\trow {k}\n" for k in range(200, 10_000))))
+    conn.commit()
+    named = conn.cursor(name="big")
+    named.itersize = 1000
+    named.execute("SELECT id, label FROM py2_cur ORDER BY id")
+    seen = [row for row in named]
+    assert [r[0] for r in seen] == list(range(10_000))
+    assert seen[1234] == (1234, "row 1234")
+    named.close()
+    # Autocommit off: a rollback discards, a commit keeps.
+    cur = conn.cursor()
+    cur.execute("DELETE FROM py2_cur")
+    conn.rollback()
+    cur.execute("SELECT count(*) FROM py2_cur")
+    assert cur.fetchone()[0] == 10_000
+    conn.close()
