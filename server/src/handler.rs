@@ -13,6 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::sql::sqlparser::ast::Statement;
 use futures::{stream, Sink, SinkExt, StreamExt, TryStreamExt};
 use kimberlite_engine::sql::copy::{is_copy_from_stdin, CopyOptions};
 use kimberlite_engine::sql::params::{placeholder_count, ParamValue};
@@ -562,6 +563,34 @@ impl SimpleQueryHandler for QueryHandler {
                         break;
                     }
                 }
+                Ok(Outcome::Rows { schema, stream }) => {
+                    // The first batch decides between a result and an error
+                    // (PostgreSQL folds `SELECT 1/0` at plan time and sends
+                    // no RowDescription).
+                    let mut stream = stream;
+                    let first = stream.next().await;
+                    if let Some(Err(error)) = first {
+                        session.statement_failed();
+                        responses.push(error_response(error.into()));
+                        failed = true;
+                        break;
+                    }
+                    let rest = stream::iter(first).chain(stream);
+                    let stream: datafusion::execution::SendableRecordBatchStream = Box::pin(
+                        datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                            schema.clone(),
+                            rest,
+                        ),
+                    );
+                    let after = session.txn_status();
+                    responses.push(respond(
+                        Outcome::Rows { schema, stream },
+                        before,
+                        after,
+                        None,
+                        session.settings.output_style(),
+                    ));
+                }
                 Ok(outcome) => {
                     let after = session.txn_status();
                     responses.push(respond(
@@ -624,6 +653,13 @@ impl QueryParser for Parser {
         };
         let handle = self.session_of(client);
         let mut session = handle.lock().await;
+        let ends_transaction = matches!(
+            statement,
+            Statement::Commit { .. } | Statement::Rollback { .. }
+        );
+        if session.txn_status() == TxnStatus::Failed && !ends_transaction {
+            return Err(to_wire_error(EngineError::InFailedTransaction));
+        }
         let description = session.describe(&statement).await.map_err(to_wire_error)?;
         let count = placeholder_count(&statement).max(types.len());
         let param_oids = (0..count)
@@ -675,6 +711,44 @@ impl ExtendedQueryHandler for QueryHandler {
         self.parser.clone()
     }
 
+    /// pgwire's Describe, except that a statement returning no rows is
+    /// described as ParameterDescription + NoData (pgwire sends an empty
+    /// RowDescription once there are parameters).
+    async fn on_describe<C>(
+        &self,
+        client: &mut C,
+        message: pgwire::messages::extendedquery::Describe,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if message.target_type == b'S' {
+            let name = message.name.as_deref().unwrap_or("");
+            if let Some(pgwire::api::store::Entry::Value(stored)) =
+                client.portal_store().get_statement(name)
+            {
+                if stored.statement.fields.is_none() {
+                    let oids = stored.statement.param_oids.clone();
+                    client
+                        .send(PgWireBackendMessage::ParameterDescription(
+                            pgwire::messages::data::ParameterDescription::new(oids),
+                        ))
+                        .await?;
+                    client
+                        .send(PgWireBackendMessage::NoData(
+                            pgwire::messages::data::NoData::new(),
+                        ))
+                        .await?;
+                    return Ok(());
+                }
+            }
+        }
+        self._on_describe(client, message).await
+    }
+
     /// pgwire's Sync, plus the ParameterStatus messages PostgreSQL sends
     /// before ReadyForQuery, whose status comes from the session.
     async fn on_sync<C>(
@@ -691,6 +765,13 @@ impl ExtendedQueryHandler for QueryHandler {
         client.portal_store().rm_portal("");
         let handle = self.session_of(client);
         let mut session = handle.lock().await;
+        if let Err(error) = session.finish_implicit_block().await {
+            client
+                .feed(PgWireBackendMessage::ErrorResponse(
+                    error_info(&error).into(),
+                ))
+                .await?;
+        }
         send_parameter_changes(client, &mut session).await?;
         let status = wire_status(session.txn_status());
         drop(session);
@@ -762,6 +843,8 @@ impl ExtendedQueryHandler for QueryHandler {
             .map_err(to_wire_error)?;
         let statement = sql::params::bind(&prepared.statement.0, &prepared.param_oids, &values)
             .map_err(to_wire_error)?;
+        // Everything up to Sync is one implicit transaction, as in PostgreSQL.
+        session.begin_implicit_block();
         let before = session.txn_status();
         let result = session.execute(statement).await;
         send_notices(client, &mut session).await?;

@@ -226,6 +226,9 @@ pub struct Session {
     sql_prepared: std::collections::HashMap<String, commands::SqlPrepared>,
     /// Open cursors (DECLARE … CURSOR).
     cursors: std::collections::HashMap<String, cursor::Cursor>,
+    /// The open transaction is an implicit block (a multi-statement query,
+    /// or extended-protocol messages up to Sync) that commits as a whole.
+    implicit_block: bool,
 }
 
 impl Session {
@@ -265,6 +268,7 @@ impl Session {
             copy_in: None,
             sql_prepared: Default::default(),
             cursors: Default::default(),
+            implicit_block: false,
         }
     }
 
@@ -395,12 +399,14 @@ impl Session {
     pub fn begin_implicit_block(&mut self) {
         if self.txn.is_none() {
             self.txn = Some(Txn::new(false));
+            self.implicit_block = true;
         }
     }
 
     /// Commits the implicit block, if one is still open (an error already
     /// discarded it; a BEGIN turned it into a regular block).
     pub async fn finish_implicit_block(&mut self) -> EngineResult<()> {
+        self.implicit_block = false;
         if self.txn.as_ref().is_some_and(|t| !t.explicit) {
             let txn = self.txn.take().expect("checked above");
             if !txn.is_empty() {

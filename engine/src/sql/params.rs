@@ -326,6 +326,23 @@ pub async fn describe(session: &mut Session, statement: &Statement) -> EngineRes
         }
         _ => {}
     }
+    // `$n::type` says what `$n` is wherever DataFusion did not.
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(statement, |expr| {
+        if let Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } = expr
+        {
+            if let (Some(n), Ok(sql_type)) = (
+                direct_placeholder(inner),
+                super::types::sql_type_from_ast(data_type),
+            ) {
+                known.entry(n).or_insert(sql_type.oid());
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
     Ok(Description {
         params: (1..=count).map(|n| known.get(&n).copied()).collect(),
         fields,

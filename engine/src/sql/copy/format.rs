@@ -190,6 +190,11 @@ impl Decoder {
         &self.options
     }
 
+    /// Records read so far (the header line included).
+    pub fn lines_read(&self) -> u64 {
+        self.line
+    }
+
     /// Bytes buffered and not yet returned as records.
     pub fn pending_bytes(&self) -> usize {
         self.buf.len() - self.start

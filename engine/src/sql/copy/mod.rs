@@ -511,7 +511,13 @@ impl Session {
             return Err(EngineError::Internal("no COPY in progress".into()));
         };
         copy.decoder.push(data);
-        match copy.drain(self, false) {
+        // Whole records of each chunk are checked and written before the
+        // next chunk, so a bad line is reported while the client still
+        // sends (as PostgreSQL does).
+        let result = copy
+            .drain(self, false)
+            .and_then(|()| copy.write_pending(self));
+        match result {
             Ok(()) => {
                 self.copy_in = Some(copy);
                 Ok(())
@@ -533,7 +539,9 @@ impl Session {
             self.abandon_copy();
             return Err(error);
         }
-        if self.txn.as_ref().is_some_and(|t| !t.explicit) {
+        // The COPY's own implicit transaction commits now; an implicit
+        // block (extended protocol) commits at Sync.
+        if !self.implicit_block && self.txn.as_ref().is_some_and(|t| !t.explicit) {
             let txn = self.txn.take().expect("checked above");
             if !txn.is_empty() {
                 self.engine.commit(txn.to_command()).await?;
@@ -544,8 +552,17 @@ impl Session {
 
     /// CopyFail: the client gave up; nothing of the COPY is kept.
     pub fn copy_fail(&mut self, message: &str) -> EngineError {
+        // PostgreSQL names the line it was about to read.
+        let context = self
+            .copy_in
+            .as_ref()
+            .map(|c| format!("COPY {}, line {}", c.table.name, c.decoder.lines_read() + 1));
         self.abandon_copy();
-        EngineError::QueryCanceledWith(format!("COPY from stdin failed: {message}"))
+        let error = EngineError::QueryCanceledWith(format!("COPY from stdin failed: {message}"));
+        match context {
+            Some(context) => error.with_context(|| context),
+            None => error,
+        }
     }
 
     /// Ends a COPY without keeping its rows: an implicit transaction is
