@@ -18,10 +18,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 psql --version
 
-step "python venv (psycopg 3, psycopg2, pytest)"
+step "python venv (psycopg 3, psycopg2, asyncpg, pytest)"
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
-.venv/bin/python -c 'import psycopg, psycopg2, pytest' 2>/dev/null || \
-  .venv/bin/pip install -q 'psycopg[binary]>=3.1,<4' 'psycopg2-binary>=2.9,<3' 'pytest>=7'
+.venv/bin/python -c 'import psycopg, psycopg2, asyncpg, pytest' 2>/dev/null || \
+  .venv/bin/pip install -q 'psycopg[binary]>=3.1,<4' 'psycopg2-binary>=2.9,<3' \
+    'asyncpg>=0.29,<1' 'pytest>=7'
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -33,7 +34,7 @@ else
   cargo test --workspace --no-fail-fast
 fi
 
-step "python driver tests (psycopg 3, psycopg2)"
+step "python driver tests (psycopg 3, psycopg2, asyncpg)"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 [ -x "$target_dir/debug/kimberlite" ] || cargo build -q -p kimberlite-server
 KIMBERLITE_BIN="$target_dir/debug/kimberlite" .venv/bin/python -m pytest -q server/tests/python

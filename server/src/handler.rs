@@ -15,7 +15,9 @@ use datafusion::arrow::datatypes::{Field, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::sql::sqlparser::ast::Statement;
 use futures::{stream, Sink, SinkExt, StreamExt, TryStreamExt};
-use kimberlite_engine::sql::copy::{is_copy_from_stdin, CopyOptions};
+use kimberlite_engine::sql::copy::{
+    is_copy_from_stdin, CopyOptions, Format as CopyFormat, BINARY_SIGNATURE,
+};
 use kimberlite_engine::sql::params::{placeholder_count, ParamValue};
 use kimberlite_engine::sql::{self, Outcome, OutputStyle, Session, TxnStatus};
 use kimberlite_engine::{Engine, EngineError};
@@ -36,8 +38,8 @@ use pgwire::messages::PgWireBackendMessage;
 use tokio::sync::Mutex;
 
 use crate::cancel::CancelRegistry;
-use crate::decode::decode_param;
-use crate::encode::{encode, encode_text, wire_oid, wire_typmod};
+use crate::encode::{encode, encode_binary, encode_text, wire_oid, wire_typmod};
+use kimberlite_engine::sql::decode::decode_param;
 
 /// A connection's engine session.
 pub type SessionHandle = Arc<Mutex<Session>>;
@@ -290,9 +292,11 @@ fn respond(
             response.set_command_tag(command);
             Response::Query(response)
         }
-        Outcome::CopyIn { columns } => {
-            Response::CopyIn(CopyResponse::new(0, columns, stream::empty()))
-        }
+        Outcome::CopyIn { columns, binary } => Response::CopyIn(CopyResponse::new(
+            i8::from(binary),
+            columns,
+            stream::empty(),
+        )),
         Outcome::CopyOut { .. } => Response::Error(Box::new(error_info(&EngineError::Internal(
             "COPY TO STDOUT reached the generic responder".into(),
         )))),
@@ -325,12 +329,22 @@ where
 {
     let columns = schema.fields().len();
     let style = session.settings.output_style();
-    let header = CopyOutResponse::new(0, columns as i16, vec![0; columns]);
+    let binary = options.format == CopyFormat::Binary;
+    let format = i8::from(binary);
+    let header = CopyOutResponse::new(format, columns as i16, vec![format as i16; columns]);
     client
         .feed(PgWireBackendMessage::CopyOutResponse(header))
         .await?;
     let line = |text: String| PgWireBackendMessage::CopyData(CopyData::new(text.into()));
-    if options.header {
+    let data = |bytes: Vec<u8>| PgWireBackendMessage::CopyData(CopyData::new(bytes.into()));
+    // Binary: signature, flags, header extension length — sent with the
+    // first tuple (or the trailer), as PostgreSQL does; psycopg relies on it.
+    let mut binary_header = binary.then(|| {
+        let mut head = BINARY_SIGNATURE.to_vec();
+        head.extend_from_slice(&[0; 8]);
+        head
+    });
+    if !binary && options.header {
         let names = schema.fields().iter().map(|f| f.name().as_str());
         client.feed(line(options.encode_header(names))).await?;
     }
@@ -344,6 +358,23 @@ where
             }
         };
         for row in 0..batch.num_rows() {
+            if binary {
+                let mut tuple = binary_header.take().unwrap_or_default();
+                tuple.extend_from_slice(&(columns as i16).to_be_bytes());
+                for (c, field) in schema.fields().iter().enumerate() {
+                    let array = batch.column(c);
+                    if array.logical_nulls().is_some_and(|n| n.is_null(row)) {
+                        tuple.extend_from_slice(&(-1i32).to_be_bytes());
+                    } else {
+                        let value = encode_binary(array, row, field, wire_oid(field));
+                        tuple.extend_from_slice(&(value.len() as i32).to_be_bytes());
+                        tuple.extend_from_slice(&value);
+                    }
+                }
+                client.feed(data(tuple)).await?;
+                count += 1;
+                continue;
+            }
             let cells: Vec<Option<String>> = schema
                 .fields()
                 .iter()
@@ -359,6 +390,11 @@ where
                 .await?;
             count += 1;
         }
+    }
+    if binary {
+        let mut trailer = binary_header.take().unwrap_or_default();
+        trailer.extend_from_slice(&(-1i16).to_be_bytes());
+        client.feed(data(trailer)).await?;
     }
     client
         .feed(PgWireBackendMessage::CopyDone(CopyDone::new()))

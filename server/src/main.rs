@@ -17,7 +17,7 @@ mod auth;
 mod cancel;
 mod config;
 mod connection;
-mod decode;
+
 mod encode;
 mod frontend;
 mod handler;

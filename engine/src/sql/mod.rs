@@ -24,6 +24,7 @@ pub mod copy;
 mod cursor;
 mod ddl;
 pub mod deadline;
+pub mod decode;
 mod dml;
 pub mod naming;
 pub mod params;
@@ -88,7 +89,7 @@ pub enum Outcome {
     Command { tag: String },
     /// `COPY … FROM STDIN` started: the client sends CopyData next
     /// ([`Session::copy_data`], [`Session::copy_done`]).
-    CopyIn { columns: usize },
+    CopyIn { columns: usize, binary: bool },
     /// `COPY … TO STDOUT`: rows to send as COPY lines in `options`' format.
     CopyOut {
         schema: SchemaRef,
@@ -103,7 +104,7 @@ impl std::fmt::Debug for Outcome {
             Outcome::Rows { .. } => f.write_str("Rows"),
             Outcome::Batches { tag, .. } => write!(f, "Batches({tag})"),
             Outcome::Command { tag } => write!(f, "Command({tag})"),
-            Outcome::CopyIn { columns } => write!(f, "CopyIn({columns})"),
+            Outcome::CopyIn { columns, .. } => write!(f, "CopyIn({columns})"),
             Outcome::CopyOut { .. } => f.write_str("CopyOut"),
         }
     }

@@ -19,12 +19,17 @@
 
 use crate::error::{EngineError, EngineResult};
 
-/// COPY's two supported formats (binary is refused where options are read).
+/// COPY's formats. Binary is PostgreSQL's `PGCOPY` framing with each
+/// field in its type's binary send format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Text,
     Csv,
+    Binary,
 }
+
+/// The 11-byte signature that opens binary COPY data.
+pub const BINARY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 
 /// The options of one COPY statement, validated.
 #[derive(Debug, Clone)]
@@ -41,6 +46,8 @@ pub struct CopyOptions {
     pub force_not_null: Vec<usize>,
     /// COPY FROM, CSV: columns whose quoted NULL string is NULL too.
     pub force_null: Vec<usize>,
+    /// COPY FROM, binary: each field's type OID, to decode it.
+    pub oids: Vec<u32>,
 }
 
 impl CopyOptions {
@@ -56,6 +63,7 @@ impl CopyOptions {
             force_quote: Vec::new(),
             force_not_null: Vec::new(),
             force_null: Vec::new(),
+            oids: Vec::new(),
         }
     }
 
@@ -68,7 +76,9 @@ impl CopyOptions {
             }
             match (field, self.format) {
                 (None, _) => line.push_str(&self.null),
-                (Some(value), Format::Text) => self.encode_text_field(value, &mut line),
+                (Some(value), Format::Text | Format::Binary) => {
+                    self.encode_text_field(value, &mut line)
+                }
                 (Some(value), Format::Csv) => {
                     self.encode_csv_field(value, self.force_quote.contains(&i), &mut line)
                 }
@@ -169,8 +179,10 @@ pub struct Decoder {
     scanned: usize,
     in_quotes: bool,
     line: u64,
-    /// `\.` was seen: everything after it is ignored.
+    /// `\.` (or the binary trailer) was seen: everything after is ignored.
     ended: bool,
+    /// Binary: the signature and header extension were read.
+    header_read: bool,
 }
 
 impl Decoder {
@@ -183,6 +195,7 @@ impl Decoder {
             in_quotes: false,
             line: 0,
             ended: false,
+            header_read: false,
         }
     }
 
@@ -216,6 +229,9 @@ impl Decoder {
     pub fn next_record(&mut self, eof: bool) -> EngineResult<Option<Record>> {
         if self.ended {
             return Ok(None);
+        }
+        if self.options.format == Format::Binary {
+            return self.next_binary_record(eof);
         }
         let rest = &self.buf[self.start..];
         let csv = self.options.format == Format::Csv;
@@ -283,12 +299,119 @@ impl Decoder {
         Ok(Some(record))
     }
 
+    /// A binary tuple: `int16 count`, then per field `int32 length`
+    /// (-1: NULL) and its bytes; count -1 is the trailer.
+    fn next_binary_record(&mut self, eof: bool) -> EngineResult<Option<Record>> {
+        let bad = |message: &str| EngineError::BadCopyFormat(message.to_string());
+        let rest = &self.buf[self.start..];
+        if !self.header_read {
+            if rest.len() < 19 {
+                return if eof {
+                    Err(bad("COPY file signature not recognized"))
+                } else {
+                    Ok(None)
+                };
+            }
+            if &rest[..11] != BINARY_SIGNATURE {
+                return Err(bad("COPY file signature not recognized"));
+            }
+            let flags = u32::from_be_bytes(rest[11..15].try_into().expect("4 bytes"));
+            if flags & 0x0001_0000 != 0 {
+                return Err(bad("COPY with OIDs is not supported"));
+            }
+            let extension = u32::from_be_bytes(rest[15..19].try_into().expect("4 bytes")) as usize;
+            if rest.len() < 19 + extension {
+                return if eof {
+                    Err(bad("invalid COPY file header (wrong length)"))
+                } else {
+                    Ok(None)
+                };
+            }
+            self.start += 19 + extension;
+            self.header_read = true;
+            return self.next_binary_record(eof);
+        }
+        if rest.len() < 2 {
+            return if eof && !rest.is_empty() {
+                Err(bad("unexpected EOF in COPY data"))
+            } else {
+                Ok(None)
+            };
+        }
+        let count = i16::from_be_bytes([rest[0], rest[1]]);
+        if count == -1 {
+            self.ended = true;
+            return Ok(None);
+        }
+        let mut at = 2usize;
+        for _ in 0..count.max(0) {
+            let Some(len) = rest.get(at..at + 4) else {
+                return if eof {
+                    Err(bad("unexpected EOF in COPY data"))
+                } else {
+                    Ok(None)
+                };
+            };
+            let len = i32::from_be_bytes(len.try_into().expect("4 bytes"));
+            at += 4;
+            if len > 0 {
+                at += len as usize;
+            } else if len < -1 {
+                return Err(bad("invalid field size"));
+            }
+        }
+        if rest.len() < at {
+            return if eof {
+                Err(bad("unexpected EOF in COPY data"))
+            } else {
+                Ok(None)
+            };
+        }
+        let raw = rest[..at].to_vec();
+        self.start += at;
+        self.line += 1;
+        Ok(Some(Record {
+            line: self.line,
+            raw,
+        }))
+    }
+
     /// The record's fields; `None` is SQL NULL.
     pub fn fields(&self, record: &Record) -> EngineResult<Vec<Option<String>>> {
         match self.options.format {
             Format::Text => self.text_fields(&record.raw),
             Format::Csv => self.csv_fields(&record.raw),
+            Format::Binary => self.binary_fields(&record.raw),
         }
+    }
+
+    /// A binary tuple's fields, decoded by their column types into the
+    /// text the other formats produce.
+    fn binary_fields(&self, raw: &[u8]) -> EngineResult<Vec<Option<String>>> {
+        let count = i16::from_be_bytes([raw[0], raw[1]]) as usize;
+        if count != self.options.oids.len() {
+            return Err(EngineError::BadCopyFormat(format!(
+                "row field count is {count}, expected {}",
+                self.options.oids.len()
+            )));
+        }
+        let mut at = 2;
+        let mut fields = Vec::with_capacity(count);
+        for &oid in &self.options.oids {
+            let len = i32::from_be_bytes(raw[at..at + 4].try_into().expect("framed"));
+            at += 4;
+            if len < 0 {
+                fields.push(None);
+                continue;
+            }
+            let bytes = &raw[at..at + len as usize];
+            at += len as usize;
+            match crate::sql::decode::decode_param(Some(bytes), oid, true)? {
+                crate::sql::params::ParamValue::Text(text) => fields.push(Some(text)),
+                crate::sql::params::ParamValue::Null => fields.push(None),
+            }
+        }
+        Ok(fields)
     }
 
     fn text_fields(&self, raw: &[u8]) -> EngineResult<Vec<Option<String>>> {

@@ -29,7 +29,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use kimberlite_catalog::TableDef;
 
-pub use format::{CopyOptions, Decoder, Format, Record};
+pub use format::{CopyOptions, Decoder, Format, Record, BINARY_SIGNATURE};
 
 use super::convert::coerce_column;
 use super::dml::{evaluate_defaults, lookup_table, no_such_column, quote, write_new_row};
@@ -207,6 +207,12 @@ async fn copy_in_table(
         defaults[c] = value;
     }
     let columns = targets.len();
+    let binary = options.format == Format::Binary;
+    let mut options = options;
+    options.oids = targets
+        .iter()
+        .map(|&c| table.columns[c].sql_type.oid())
+        .collect();
     session.copy_in = Some(CopyIn {
         table,
         targets,
@@ -216,7 +222,7 @@ async fn copy_in_table(
         pending: Vec::with_capacity(BATCH_RECORDS),
         rows: 0,
     });
-    Ok(Outcome::CopyIn { columns })
+    Ok(Outcome::CopyIn { columns, binary })
 }
 
 /// COPY's options, checked against the direction and the COPY's columns.
@@ -233,9 +239,7 @@ fn read_options(
             format = match ident_name(name).as_str() {
                 "text" => Format::Text,
                 "csv" => Format::Csv,
-                "binary" => {
-                    return Err(not_supported("COPY in binary format is not supported yet"))
-                }
+                "binary" => Format::Binary,
                 other => {
                     return Err(EngineError::InvalidParameterValue(format!(
                         "COPY format \"{other}\" not recognized"
@@ -247,9 +251,7 @@ fn read_options(
     for option in legacy {
         match option {
             CopyLegacyOption::Csv(_) => format = Format::Csv,
-            CopyLegacyOption::Binary => {
-                return Err(not_supported("COPY in binary format is not supported yet"))
-            }
+            CopyLegacyOption::Binary => format = Format::Binary,
             _ => {}
         }
     }
@@ -372,6 +374,18 @@ fn read_options(
             }
             other => return Err(not_supported(&format!("COPY option {other}"))),
         }
+    }
+    if format == Format::Binary
+        && options.iter().any(|o| {
+            matches!(
+                o,
+                CopyOption::Delimiter(_) | CopyOption::Null(_) | CopyOption::Header(true)
+            )
+        })
+    {
+        return Err(not_supported(
+            "cannot specify DELIMITER, NULL or HEADER in BINARY mode",
+        ));
     }
     if format == Format::Text && result.delimiter == b'\\' {
         return Err(not_supported("COPY delimiter cannot be backslash"));

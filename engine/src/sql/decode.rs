@@ -4,9 +4,9 @@
 //! decoded by the type the statement declared or we inferred; a value whose
 //! length does not fit its type is refused with 22P03, never guessed at.
 
+use super::params::ParamValue;
+use crate::error::EngineError;
 use chrono::DateTime;
-use kimberlite_engine::sql::params::ParamValue;
-use kimberlite_engine::EngineError;
 
 const PG_EPOCH_DAYS: i64 = 10_957;
 const PG_EPOCH_MICROS: i64 = PG_EPOCH_DAYS * 86_400_000_000;

@@ -1,0 +1,62 @@
+"""asyncpg against a running Kimberlite: binary prepared statements,
+binary COPY (copy_records_to_table / copy_from_table), and a pool whose
+reset query runs between borrowers."""
+
+import asyncio
+import datetime
+import decimal
+
+import asyncpg
+import pytest
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_prepared_statements_copy_and_a_pool(server):
+    async def main():
+        dsn = server["dsn"].replace("sslmode=require", "sslmode=disable")
+        conn = await asyncpg.connect(dsn, ssl=False)
+        await conn.execute(
+            "CREATE TABLE apg (id int PRIMARY KEY, name text NOT NULL, at timestamptz, "
+            "price numeric(10,2), ok bool)")
+        insert = await conn.prepare("INSERT INTO apg VALUES ($1, $2, $3, $4, $5)")
+        at = datetime.datetime(2024, 2, 29, 13, 14, 15, 123456, tzinfo=datetime.timezone.utc)
+        for k in range(10):
+            await insert.fetch(k, f"name {k}", at, decimal.Decimal("9.99"), k % 2 == 0)
+        select = await conn.prepare("SELECT id, name, at, price, ok FROM apg WHERE id >= $1 ORDER BY id")
+        rows = await select.fetch(8)
+        assert [tuple(r) for r in rows] == [
+            (8, "name 8", at, decimal.Decimal("9.99"), True),
+            (9, "name 9", at, decimal.Decimal("9.99"), False),
+        ]
+
+        # Binary COPY in and out.
+        records = [(k, f"copied {k}", at if k % 3 else None, None, k % 2 == 1)
+                   for k in range(100, 1100)]
+        result = await conn.copy_records_to_table(
+            "apg", records=records, columns=["id", "name", "at", "price", "ok"])
+        assert result == "COPY 1000"
+        assert await conn.fetchval("SELECT count(*) FROM apg WHERE id >= 100") == 1000
+        got = await conn.fetch("SELECT id, name, at, price, ok FROM apg WHERE id >= 100 ORDER BY id")
+        assert [tuple(r) for r in got] == records
+
+        # A constraint violation inside the COPY keeps nothing of it.
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.copy_records_to_table("apg", records=[(2000, "new", None, None, True),
+                                                             (1, "dup", None, None, True)])
+        assert await conn.fetchval("SELECT count(*) FROM apg WHERE id = 2000") == 0
+        await conn.close()
+
+        # 100 acquire/release cycles: each release runs the pool's reset
+        # query; settings made by one borrower never reach the next.
+        pool = await asyncpg.create_pool(dsn, ssl=False, min_size=2, max_size=4)
+        for k in range(100):
+            async with pool.acquire() as c:
+                assert await c.fetchval("SHOW application_name") == ""
+                await c.execute(f"SET application_name = 'borrower {k}'")
+                assert await c.fetchval("SELECT count(*) FROM apg WHERE id < 10") == 10
+        await pool.close()
+
+    run(main())
