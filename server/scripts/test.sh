@@ -2,7 +2,8 @@
 # Runs the whole Kimberlite test suite on a fresh machine: installs what the
 # tests need (idempotently), checks formatting, lints and docs, then runs the
 # Rust tests (unit + integration against the real binary, psql golden files)
-# and the psycopg 3 tests.
+# and the driver tests (psycopg 3, psycopg2, asyncpg, node-postgres; pgjdbc
+# and tokio-postgres run inside nextest).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -12,6 +13,10 @@ step() { printf '\n=== %s\n' "$*"; }
 step "system packages"
 need_apt=()
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
+[ -f /usr/share/java/postgresql.jar ] || need_apt+=(libpostgresql-jdbc-java)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
@@ -23,6 +28,10 @@ if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/python -c 'import psycopg, psycopg2, asyncpg, pytest' 2>/dev/null || \
   .venv/bin/pip install -q 'psycopg[binary]>=3.1,<4' 'psycopg2-binary>=2.9,<3' \
     'asyncpg>=0.29,<1' 'pytest>=7'
+
+step "node packages (pg, pg-cursor)"
+[ -d server/tests/node/node_modules/pg-cursor ] || \
+  (cd server/tests/node && npm ci --silent --no-audit --no-fund)
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -38,6 +47,9 @@ step "python driver tests (psycopg 3, psycopg2, asyncpg)"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 [ -x "$target_dir/debug/kimberlite" ] || cargo build -q -p kimberlite-server
 KIMBERLITE_BIN="$target_dir/debug/kimberlite" .venv/bin/python -m pytest -q server/tests/python
+
+step "node-postgres tests"
+KIMBERLITE_BIN="$target_dir/debug/kimberlite" node --test server/tests/node/
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
