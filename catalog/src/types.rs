@@ -33,6 +33,8 @@ pub enum SqlType {
     Uuid,
     Json,
     Jsonb,
+    /// `time` (without time zone): microseconds since midnight.
+    Time,
 }
 
 impl SqlType {
@@ -56,6 +58,7 @@ impl SqlType {
             SqlType::Uuid => 2950,
             SqlType::Json => 114,
             SqlType::Jsonb => 3802,
+            SqlType::Time => 1083,
         }
     }
 
@@ -86,6 +89,7 @@ impl SqlType {
             SqlType::Uuid => "uuid".into(),
             SqlType::Json => "json".into(),
             SqlType::Jsonb => "jsonb".into(),
+            SqlType::Time => "time without time zone".into(),
         }
     }
 
@@ -107,7 +111,11 @@ impl SqlType {
             SqlType::Bool => 1,
             SqlType::Int2 => 2,
             SqlType::Int4 | SqlType::Float4 | SqlType::Date => 4,
-            SqlType::Int8 | SqlType::Float8 | SqlType::Timestamp | SqlType::Timestamptz => 8,
+            SqlType::Int8
+            | SqlType::Float8
+            | SqlType::Timestamp
+            | SqlType::Timestamptz
+            | SqlType::Time => 8,
             SqlType::Uuid => 16,
             _ => -1,
         }

@@ -30,6 +30,9 @@ pub enum Datum {
     Date(i32),
     /// Microseconds since 1970-01-01 00:00:00 (UTC for timestamptz).
     Timestamp(i64),
+    /// Microseconds since midnight (`time`). New variants go last: the
+    /// log stores the variant's position.
+    Time(i64),
 }
 
 /// A row: one datum per column, in the table's column order.
@@ -81,7 +84,7 @@ fn encode_key_part(value: &Datum, out: &mut Vec<u8>) {
         Datum::Int4(v) | Datum::Date(v) => {
             out.extend_from_slice(&((*v as u32) ^ 0x8000_0000).to_be_bytes())
         }
-        Datum::Int8(v) | Datum::Timestamp(v) => {
+        Datum::Int8(v) | Datum::Timestamp(v) | Datum::Time(v) => {
             out.extend_from_slice(&((*v as u64) ^ (1 << 63)).to_be_bytes())
         }
         Datum::Numeric(v) => out.extend_from_slice(&((*v as u128) ^ (1 << 127)).to_be_bytes()),

@@ -24,7 +24,7 @@ use postgres_types::{IsNull, ToSql, Type};
 
 /// OIDs with a binary encoding here.
 const BINARY_OIDS: &[u32] = &[
-    16, 17, 20, 21, 23, 25, 114, 700, 701, 1042, 1043, 1082, 1114, 1184, 1700, 2950, 3802,
+    16, 17, 20, 21, 23, 25, 114, 700, 701, 1042, 1043, 1082, 1083, 1114, 1184, 1700, 2950, 3802,
 ];
 
 /// Days from 1970-01-01 to 2000-01-01 (PostgreSQL's epoch).
@@ -162,6 +162,21 @@ fn timestamp_micros(array: &ArrayRef, row: usize) -> Option<i64> {
             .div_euclid(1_000),
         _ => return None,
     })
+}
+
+fn time_micros(array: &ArrayRef, row: usize) -> Option<i64> {
+    let any = array.as_any();
+    if let Some(a) = any.downcast_ref::<Time64MicrosecondArray>() {
+        return Some(a.value(row));
+    }
+    if let Some(a) = any.downcast_ref::<Time64NanosecondArray>() {
+        return Some(a.value(row) / 1000);
+    }
+    if let Some(a) = any.downcast_ref::<Time32SecondArray>() {
+        return Some(i64::from(a.value(row)) * 1_000_000);
+    }
+    any.downcast_ref::<Time32MillisecondArray>()
+        .map(|a| i64::from(a.value(row)) * 1000)
 }
 
 fn date_days(array: &ArrayRef, row: usize) -> Option<i64> {
@@ -398,6 +413,9 @@ pub fn encode_text(array: &ArrayRef, row: usize, field: &Field, style: &OutputSt
         DataType::Date32 | DataType::Date64 => {
             format_date(date_days(array, row).unwrap_or_default())
         }
+        DataType::Time64(_) | DataType::Time32(_) => {
+            kimberlite_engine::sql::convert::time_text(time_micros(array, row).unwrap_or_default())
+        }
         DataType::Timestamp(_, zone) => format_timestamp(
             timestamp_micros(array, row).unwrap_or_default(),
             zone.is_some().then_some(style.time_zone),
@@ -502,6 +520,10 @@ pub fn encode_binary(array: &ArrayRef, row: usize, field: &Field, oid: u32) -> V
             None => numeric_binary(as_i64(array, row).unwrap_or_default() as i128, 0),
         },
         17 => binary_value(array, row).unwrap_or_default().to_vec(),
+        1083 => time_micros(array, row)
+            .unwrap_or_default()
+            .to_be_bytes()
+            .to_vec(),
         1082 => ((date_days(array, row).unwrap_or_default() - PG_EPOCH_DAYS) as i32)
             .to_be_bytes()
             .to_vec(),

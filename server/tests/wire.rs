@@ -653,3 +653,52 @@ async fn stats_show_group_commit_and_point_lookups() {
     assert_eq!(scanned, 1, "a primary-key lookup scans one row");
     assert!(counter(&admin, "connections").await >= 1);
 }
+
+#[tokio::test]
+async fn time_round_trips_in_binary_and_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::dev(dir.path());
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE shifts (id int PRIMARY KEY, starts time)")
+        .await
+        .unwrap();
+    let starts = chrono::NaiveTime::from_hms_micro_opt(6, 15, 1, 250_000).unwrap();
+    client
+        .execute("INSERT INTO shifts VALUES ($1, $2)", &[&1i32, &starts])
+        .await
+        .unwrap();
+    client
+        .batch_execute("INSERT INTO shifts VALUES (2, '23:59:59.999999'), (3, NULL)")
+        .await
+        .unwrap();
+    let row = client
+        .query_one("SELECT starts FROM shifts WHERE id = $1", &[&1i32])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, chrono::NaiveTime>(0), starts);
+    let text = client
+        .simple_query("SELECT starts FROM shifts ORDER BY id")
+        .await
+        .unwrap();
+    let values: Vec<Option<String>> = text
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).map(str::to_string)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        values,
+        vec![
+            Some("06:15:01.25".to_string()),
+            Some("23:59:59.999999".to_string()),
+            None
+        ]
+    );
+    let error = client
+        .execute("INSERT INTO shifts VALUES (4, 'noon')", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(Err::<(), _>(error)), "22P02");
+}

@@ -11,8 +11,8 @@ use datafusion::arrow::array::{
     Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, BooleanBuilder, Date32Array,
     Date32Builder, Decimal128Array, Decimal128Builder, Float32Array, Float32Builder, Float64Array,
     Float64Builder, Int16Array, Int16Builder, Int32Array, Int32Builder, Int64Array, Int64Builder,
-    LargeStringArray, StringArray, StringBuilder, StringViewArray, TimestampMicrosecondArray,
-    TimestampMicrosecondBuilder,
+    LargeStringArray, StringArray, StringBuilder, StringViewArray, Time64MicrosecondArray,
+    Time64MicrosecondBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::compute::{cast_with_options, CastOptions};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
@@ -82,6 +82,10 @@ fn column_array(sql_type: SqlType, c: usize, rows: &[Arc<Row>]) -> ArrayRef {
             Datum::Bytes
         ),
         SqlType::Date => build!(Date32Builder::with_capacity(rows.len()), Datum::Date),
+        SqlType::Time => build!(
+            Time64MicrosecondBuilder::with_capacity(rows.len()),
+            Datum::Time
+        ),
         SqlType::Timestamp => build!(
             TimestampMicrosecondBuilder::with_capacity(rows.len()),
             Datum::Timestamp
@@ -134,6 +138,7 @@ fn invalid_text(sql_type: SqlType, value: &str) -> EngineError {
         SqlType::Timestamp => "timestamp".to_string(),
         SqlType::Timestamptz => "timestamp with time zone".to_string(),
         SqlType::Numeric { .. } => "numeric".to_string(),
+        SqlType::Time => "time".to_string(),
         other => other.pg_name(),
     };
     EngineError::InvalidTextRepresentation(format!(
@@ -271,11 +276,28 @@ fn extract(array: &ArrayRef, sql_type: SqlType) -> Vec<Datum> {
         SqlType::Float8 => take!(Float64Array, Datum::Float8),
         SqlType::Numeric { .. } => take!(Decimal128Array, Datum::Numeric),
         SqlType::Date => take!(Date32Array, Datum::Date),
+        SqlType::Time => take!(Time64MicrosecondArray, Datum::Time),
         SqlType::Timestamp | SqlType::Timestamptz => {
             take!(TimestampMicrosecondArray, Datum::Timestamp)
         }
         other => unreachable!("{other:?} is coerced as text"),
     }
+}
+
+/// `time` as PostgreSQL prints it: `HH:MM:SS[.ffffff]`, trailing zeros
+/// of the fraction dropped.
+pub fn time_text(micros: i64) -> String {
+    let (seconds, fraction) = (micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000));
+    let mut text = format!(
+        "{:02}:{:02}:{:02}",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    );
+    if fraction != 0 {
+        text.push_str(format!(".{fraction:06}").trim_end_matches('0'));
+    }
+    text
 }
 
 /// PostgreSQL's boolean input.

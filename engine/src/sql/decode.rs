@@ -62,6 +62,13 @@ pub fn decode_param(
                 .format("%Y-%m-%d")
                 .to_string()
         }
+        1083 => {
+            let micros = i64::from_be_bytes(fixed(bytes, oid)?);
+            if !(0..=86_400_000_000).contains(&micros) {
+                return Err(bad(oid, 8));
+            }
+            super::convert::time_text(micros)
+        }
         1114 | 1184 => {
             let micros = i64::from_be_bytes(fixed(bytes, oid)?) + PG_EPOCH_MICROS;
             let datetime = DateTime::from_timestamp_micros(micros).ok_or_else(|| bad(oid, 8))?;

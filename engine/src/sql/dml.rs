@@ -132,6 +132,7 @@ fn datum_text(datum: &Datum, sql_type: SqlType) -> String {
             .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(i64::from(*days))))
             .map(|d| d.format("%Y-%m-%d").to_string())
             .unwrap_or_else(|| days.to_string()),
+        Datum::Time(micros) => super::convert::time_text(*micros),
         Datum::Timestamp(micros) => {
             let text = chrono::DateTime::from_timestamp_micros(*micros)
                 .map(|t| {

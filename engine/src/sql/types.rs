@@ -53,6 +53,7 @@ pub fn sql_type_from_ast(ast: &AstType) -> EngineResult<SqlType> {
         AstType::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => {
             SqlType::Timestamptz
         }
+        AstType::Time(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => SqlType::Time,
         AstType::Uuid => SqlType::Uuid,
         AstType::JSON => SqlType::Json,
         AstType::JSONB => SqlType::Jsonb,
@@ -133,6 +134,7 @@ pub fn arrow_type(sql_type: SqlType) -> DataType {
         SqlType::Date => DataType::Date32,
         SqlType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
         SqlType::Timestamptz => DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
+        SqlType::Time => DataType::Time64(TimeUnit::Microsecond),
     }
 }
 
