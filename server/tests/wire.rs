@@ -702,3 +702,58 @@ async fn time_round_trips_in_binary_and_text() {
         .unwrap_err();
     assert_eq!(sqlstate(Err::<(), _>(error)), "22P02");
 }
+
+#[tokio::test]
+async fn integer_overflow_is_22003_not_a_wrapped_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::dev(dir.path());
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE ov (a int PRIMARY KEY, b int, c smallint);
+             INSERT INTO ov VALUES (1, 2147483647, 32767), (2, 5, 1)",
+        )
+        .await
+        .unwrap();
+    for (sql, message) in [
+        ("SELECT 9223372036854775807 + 1", "bigint out of range"),
+        ("SELECT b + b FROM ov WHERE a = 1", "integer out of range"),
+        (
+            "SELECT c * 2::int2 FROM ov WHERE a = 1",
+            "smallint out of range",
+        ),
+        ("SELECT -9223372036854775807 - 2", "bigint out of range"),
+        ("UPDATE ov SET b = b * b", "integer out of range"),
+    ] {
+        let error = client.simple_query(sql).await.unwrap_err();
+        let db = error.as_db_error().expect("server error");
+        assert_eq!(
+            (db.code().code(), db.message()),
+            ("22003", message),
+            "{sql}"
+        );
+    }
+    // Nothing of the failed UPDATE was kept; ordinary arithmetic is intact.
+    let row = client
+        .query_one(
+            "SELECT b, b - 1, (b - 2147483646) * 3 FROM ov WHERE a = 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    // Integer literals are int8 for now (PostgreSQL: int4), hence i64.
+    assert_eq!(
+        (
+            row.get::<_, i32>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, i64>(2)
+        ),
+        (2147483647, 2147483646, 3)
+    );
+    let total: i64 = client
+        .query_one("SELECT sum(b - 5) FROM ov WHERE a = 2", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(total, 0);
+}

@@ -27,6 +27,7 @@ pub mod deadline;
 pub mod decode;
 mod dml;
 pub mod naming;
+mod overflow;
 pub mod params;
 pub mod provider;
 mod settings;
@@ -245,6 +246,7 @@ impl Session {
             Arc::new(KimberliteCatalog::new(engine.clone(), scope.clone())),
         );
         register_functions(&ctx, user, database);
+        ctx.add_analyzer_rule(Arc::new(overflow::CheckedIntegerArithmetic));
         ctx.register_udtf(
             audit::VERIFY_FUNCTION,
             Arc::new(audit::VerifyFunction::new(engine.clone())),

@@ -109,6 +109,15 @@ def test_tls_and_online_verification(server):
         assert not conn.pgconn.ssl_in_use
 
 
+def test_direct_tls_with_the_bundled_libpq(server):
+    # PostgreSQL 17's direct TLS (no SSLRequest, ALPN "postgresql") needs
+    # libpq 17 or newer; psycopg-binary bundles one, psql 15's does not.
+    assert psycopg.pq.version() >= 170000, psycopg.pq.version()
+    with psycopg.connect(server["dsn"], sslmode="require", sslnegotiation="direct") as conn:
+        assert conn.pgconn.ssl_in_use
+        assert conn.execute("SELECT 'direct'").fetchone() == ("direct",)
+
+
 def test_copy_100k_rows_in_and_out_with_every_type(server):
     columns = """(id integer PRIMARY KEY, b boolean, s smallint, i integer,
         l bigint, r real, d double precision, n numeric(12,3), t text,
