@@ -10,10 +10,10 @@
 //! `t`/`f` booleans, `\x` hex bytea, numerics with exactly their scale.
 
 use bytes::{BufMut, BytesMut};
-use chrono::{DateTime, NaiveDate, Offset};
 use datafusion::arrow::array::*;
 use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use kimberlite_engine::sql::convert::{format_date, format_decimal, format_timestamp};
 use kimberlite_engine::sql::params::oid_for_field;
 use kimberlite_engine::sql::types::{META_OID, META_TYPMOD};
 use kimberlite_engine::sql::OutputStyle;
@@ -258,68 +258,6 @@ pub fn format_float(value: f64, precision_digits: i32) -> String {
     }
 }
 
-/// Renders a scaled integer with exactly `scale` fractional digits.
-pub fn format_decimal(value: i128, scale: i8, trim: bool) -> String {
-    let negative = value < 0;
-    let digits = value.unsigned_abs().to_string();
-    let scale = scale.max(0) as usize;
-    let mut text = if scale == 0 {
-        digits
-    } else if digits.len() > scale {
-        format!(
-            "{}.{}",
-            &digits[..digits.len() - scale],
-            &digits[digits.len() - scale..]
-        )
-    } else {
-        format!("0.{}{}", "0".repeat(scale - digits.len()), digits)
-    };
-    if trim && text.contains('.') {
-        text = text.trim_end_matches('0').trim_end_matches('.').to_string();
-    }
-    if negative && text.chars().any(|c| c != '0' && c != '.') {
-        text.insert(0, '-');
-    }
-    text
-}
-
-/// PostgreSQL's ISO timestamp; a timestamptz is shown in the session's
-/// zone with its offset (`+05:30`, `-08`, `+00`).
-fn format_timestamp(micros: i64, zone: Option<chrono_tz::Tz>) -> String {
-    let seconds = micros.div_euclid(1_000_000);
-    let fraction = micros.rem_euclid(1_000_000);
-    let Some(datetime) = DateTime::from_timestamp(seconds, 0) else {
-        return micros.to_string();
-    };
-    let (local, offset) = match zone {
-        Some(zone) => {
-            let local = datetime.with_timezone(&zone);
-            let offset = local.offset().fix().local_minus_utc();
-            (local.naive_local(), Some(offset))
-        }
-        None => (datetime.naive_utc(), None),
-    };
-    let mut text = local.format("%Y-%m-%d %H:%M:%S").to_string();
-    if fraction != 0 {
-        let digits = format!("{fraction:06}");
-        text.push('.');
-        text.push_str(digits.trim_end_matches('0'));
-    }
-    if let Some(offset) = offset {
-        let sign = if offset < 0 { '-' } else { '+' };
-        let offset = offset.abs();
-        let (hours, minutes, secs) = (offset / 3600, offset / 60 % 60, offset % 60);
-        text.push_str(&format!("{sign}{hours:02}"));
-        if minutes != 0 || secs != 0 {
-            text.push_str(&format!(":{minutes:02}"));
-        }
-        if secs != 0 {
-            text.push_str(&format!(":{secs:02}"));
-        }
-    }
-    text
-}
-
 /// `%.{digits}g`: PostgreSQL's float output when `extra_float_digits <= 0`.
 pub fn format_float_digits(value: f64, digits: i32) -> String {
     if !value.is_finite() {
@@ -357,13 +295,6 @@ fn bytea_escape(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-fn format_date(days: i64) -> String {
-    NaiveDate::from_ymd_opt(1970, 1, 1)
-        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(days)))
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_else(|| days.to_string())
 }
 
 fn generic_text(array: &ArrayRef, row: usize) -> String {

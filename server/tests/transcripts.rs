@@ -33,10 +33,7 @@ enum Step {
 }
 
 fn message(tag: u8, body: Vec<u8>) -> Vec<u8> {
-    let mut out = vec![tag];
-    out.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
-    out.extend(body);
-    out
+    common::raw::message(tag, &body)
 }
 
 fn cstr(out: &mut Vec<u8>, s: &str) {

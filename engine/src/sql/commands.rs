@@ -14,7 +14,7 @@ use datafusion::sql::sqlparser::ast::{
     ResetStatement, Statement, Value,
 };
 
-use super::params::placeholder_count;
+use super::params::{placeholder_count, placeholder_index};
 use super::{ident_name, Outcome, Session};
 use crate::error::{EngineError, EngineResult};
 
@@ -170,7 +170,7 @@ fn bind_arguments(
     let _ = visit_expressions_mut(&mut bound, |expr| {
         if let Expr::Value(v) = expr {
             if let Value::Placeholder(p) = &v.value {
-                if let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
+                if let Some(n) = placeholder_index(p) {
                     if let Some(argument) = n.checked_sub(1).and_then(|i| arguments.get(i)) {
                         *expr = Expr::Nested(Box::new(argument.clone()));
                     }

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, NaiveDate, Offset};
 use datafusion::arrow::array::{
     Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, BooleanBuilder, Date32Array,
     Date32Builder, Decimal128Array, Decimal128Builder, Float32Array, Float32Builder, Float64Array,
@@ -282,6 +283,76 @@ fn extract(array: &ArrayRef, sql_type: SqlType) -> Vec<Datum> {
         }
         other => unreachable!("{other:?} is coerced as text"),
     }
+}
+
+/// Renders a scaled integer with exactly `scale` fractional digits.
+pub fn format_decimal(value: i128, scale: i8, trim: bool) -> String {
+    let negative = value < 0;
+    let digits = value.unsigned_abs().to_string();
+    let scale = scale.max(0) as usize;
+    let mut text = if scale == 0 {
+        digits
+    } else if digits.len() > scale {
+        format!(
+            "{}.{}",
+            &digits[..digits.len() - scale],
+            &digits[digits.len() - scale..]
+        )
+    } else {
+        format!("0.{}{}", "0".repeat(scale - digits.len()), digits)
+    };
+    if trim && text.contains('.') {
+        text = text.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    if negative && text.chars().any(|c| c != '0' && c != '.') {
+        text.insert(0, '-');
+    }
+    text
+}
+
+/// PostgreSQL's ISO timestamp; a timestamptz is shown in the session's
+/// zone with its offset (`+05:30`, `-08`, `+00`).
+pub fn format_timestamp(micros: i64, zone: Option<chrono_tz::Tz>) -> String {
+    let seconds = micros.div_euclid(1_000_000);
+    let fraction = micros.rem_euclid(1_000_000);
+    let Some(datetime) = DateTime::from_timestamp(seconds, 0) else {
+        return micros.to_string();
+    };
+    let (local, offset) = match zone {
+        Some(zone) => {
+            let local = datetime.with_timezone(&zone);
+            let offset = local.offset().fix().local_minus_utc();
+            (local.naive_local(), Some(offset))
+        }
+        None => (datetime.naive_utc(), None),
+    };
+    let mut text = local.format("%Y-%m-%d %H:%M:%S").to_string();
+    if fraction != 0 {
+        let digits = format!("{fraction:06}");
+        text.push('.');
+        text.push_str(digits.trim_end_matches('0'));
+    }
+    if let Some(offset) = offset {
+        let sign = if offset < 0 { '-' } else { '+' };
+        let offset = offset.abs();
+        let (hours, minutes, secs) = (offset / 3600, offset / 60 % 60, offset % 60);
+        text.push_str(&format!("{sign}{hours:02}"));
+        if minutes != 0 || secs != 0 {
+            text.push_str(&format!(":{minutes:02}"));
+        }
+        if secs != 0 {
+            text.push_str(&format!(":{secs:02}"));
+        }
+    }
+    text
+}
+
+/// `date` as PostgreSQL prints it (ISO).
+pub fn format_date(days: i64) -> String {
+    NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(days)))
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| days.to_string())
 }
 
 /// `time` as PostgreSQL prints it: `HH:MM:SS[.ffffff]`, trailing zeros

@@ -107,50 +107,20 @@ fn datum_text(datum: &Datum, sql_type: SqlType) -> String {
         Datum::Float4(v) => float(f64::from(*v)),
         Datum::Float8(v) => float(*v),
         Datum::Numeric(v) => match sql_type {
-            SqlType::Numeric { precision, scale } if scale > 0 => {
-                let scale = scale as usize;
-                let digits = format!("{:0>width$}", v.unsigned_abs(), width = scale + 1);
-                let (whole, fraction) = digits.split_at(digits.len() - scale);
+            SqlType::Numeric { precision, scale } => {
                 // Unconstrained numeric shows the digits that were written.
-                let fraction = if precision.is_none() {
-                    fraction.trim_end_matches('0')
-                } else {
-                    fraction
-                };
-                let sign = if *v < 0 { "-" } else { "" };
-                if fraction.is_empty() {
-                    format!("{sign}{whole}")
-                } else {
-                    format!("{sign}{whole}.{fraction}")
-                }
+                super::convert::format_decimal(*v, scale as i8, precision.is_none())
             }
             _ => v.to_string(),
         },
         Datum::Text(s) => s.clone(),
         Datum::Bytes(b) => format!("\\x{}", hex::encode(b)),
-        Datum::Date(days) => chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
-            .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(i64::from(*days))))
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .unwrap_or_else(|| days.to_string()),
+        Datum::Date(days) => super::convert::format_date(i64::from(*days)),
         Datum::Time(micros) => super::convert::time_text(*micros),
-        Datum::Timestamp(micros) => {
-            let text = chrono::DateTime::from_timestamp_micros(*micros)
-                .map(|t| {
-                    let t = t.naive_utc();
-                    let mut s = t.format("%Y-%m-%d %H:%M:%S").to_string();
-                    let fraction = t.and_utc().timestamp_subsec_micros();
-                    if fraction > 0 {
-                        s.push_str(format!(".{fraction:06}").trim_end_matches('0'));
-                    }
-                    s
-                })
-                .unwrap_or_else(|| micros.to_string());
-            if sql_type == SqlType::Timestamptz {
-                format!("{text}+00")
-            } else {
-                text
-            }
-        }
+        Datum::Timestamp(micros) => super::convert::format_timestamp(
+            *micros,
+            (sql_type == SqlType::Timestamptz).then_some(chrono_tz::UTC),
+        ),
     }
 }
 

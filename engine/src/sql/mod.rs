@@ -527,24 +527,7 @@ impl Session {
                 cascade,
                 ..
             } => ddl::drop(self, object_type, if_exists, names, cascade),
-            Statement::Copy {
-                source,
-                to,
-                target,
-                options,
-                legacy_options,
-                values,
-            } => {
-                let statement = copy::CopyStatement {
-                    source,
-                    to,
-                    target,
-                    options,
-                    legacy_options,
-                    values,
-                };
-                copy::start(self, statement).await
-            }
+            statement @ Statement::Copy { .. } => copy::start(self, statement).await,
             Statement::Set(set) => {
                 let in_block = self.in_block();
                 let outcome = self.settings.set(set, in_block)?;

@@ -43,7 +43,7 @@ pub enum ParamValue {
     Text(String),
 }
 
-fn placeholder_index(text: &str) -> Option<usize> {
+pub(super) fn placeholder_index(text: &str) -> Option<usize> {
     text.strip_prefix('$')?
         .parse::<usize>()
         .ok()

@@ -204,13 +204,16 @@ impl Settings {
 
     /// Reported parameters whose value changed since last asked.
     pub fn take_changed_reports(&mut self) -> Vec<(String, String)> {
-        let now = reported_of(&self.values);
-        let changed = now
-            .iter()
-            .filter(|(k, v)| self.reported.get(*k) != Some(v))
-            .map(|(k, v)| (display_name(k), v.clone()))
-            .collect();
-        self.reported = now;
+        let mut changed = Vec::new();
+        for name in REPORTED {
+            let Some(value) = self.values.get(*name) else {
+                continue;
+            };
+            if self.reported.get(*name) != Some(value) {
+                self.reported.insert(name.to_string(), value.clone());
+                changed.push((display_name(name), value.clone()));
+            }
+        }
         changed
     }
 

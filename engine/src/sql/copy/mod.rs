@@ -54,16 +54,6 @@ pub struct CopyIn {
     rows: u64,
 }
 
-/// The pieces of a parsed COPY statement.
-pub struct CopyStatement {
-    pub source: CopySource,
-    pub to: bool,
-    pub target: CopyTarget,
-    pub options: Vec<CopyOption>,
-    pub legacy_options: Vec<CopyLegacyOption>,
-    pub values: Vec<Option<String>>,
-}
-
 /// Whether `statement` is `COPY … FROM STDIN` (the one statement that must
 /// be alone in a simple query: its data follows the query).
 pub fn is_copy_from_stdin(statement: &Statement) -> bool {
@@ -78,13 +68,24 @@ pub fn is_copy_from_stdin(statement: &Statement) -> bool {
 }
 
 /// Starts a COPY: a query for TO STDOUT, a [`CopyIn`] for FROM STDIN.
-pub(super) async fn start(session: &mut Session, copy: CopyStatement) -> EngineResult<Outcome> {
-    match (&copy.target, copy.to) {
+pub(super) async fn start(session: &mut Session, statement: Statement) -> EngineResult<Outcome> {
+    let Statement::Copy {
+        source,
+        to,
+        target,
+        options,
+        legacy_options,
+        values,
+    } = statement
+    else {
+        return Err(EngineError::Internal("not a COPY statement".into()));
+    };
+    match (&target, to) {
         (CopyTarget::Stdout, true) | (CopyTarget::Stdin, false) => {}
         (CopyTarget::Stdin, true) | (CopyTarget::Stdout, false) => {
             return Err(EngineError::Syntax(format!(
                 "syntax error at or near \"{}\"",
-                copy.target
+                target
             )))
         }
         (CopyTarget::File { .. } | CopyTarget::Program { .. }, _) => {
@@ -95,21 +96,21 @@ pub(super) async fn start(session: &mut Session, copy: CopyStatement) -> EngineR
             ))
         }
     }
-    if !copy.values.is_empty() {
+    if !values.is_empty() {
         return Err(EngineError::FeatureNotSupported(
             "COPY FROM STDIN must be the last statement of its query string".into(),
         ));
     }
-    match copy.source {
+    match source {
         CopySource::Query(query) => {
-            if !copy.to {
+            if !to {
                 return Err(EngineError::Syntax(
                     "syntax error at or near \"(\": COPY FROM needs a table".into(),
                 ));
             }
             let (schema, stream) = session.run_query(Statement::Query(query)).await?;
             let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-            let options = read_options(&copy.options, &copy.legacy_options, &names, true)?;
+            let options = read_options(&options, &legacy_options, &names, true)?;
             Ok(Outcome::CopyOut {
                 schema,
                 stream,
@@ -126,8 +127,8 @@ pub(super) async fn start(session: &mut Session, copy: CopyStatement) -> EngineR
                 .iter()
                 .map(|&c| table.columns[c].name.clone())
                 .collect();
-            let options = read_options(&copy.options, &copy.legacy_options, &names, copy.to)?;
-            if copy.to {
+            let options = read_options(&options, &legacy_options, &names, to)?;
+            if to {
                 copy_out_table(session, &name, &names, options).await
             } else {
                 copy_in_table(session, table, targets, options).await
