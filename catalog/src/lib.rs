@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use types::SqlType;
+pub use types::{ArrayElement, SqlType};
 
 /// Identifies a table for its whole life; never reused, stable across
 /// restarts (it is assigned by the op that created the table).

@@ -35,6 +35,88 @@ pub enum SqlType {
     Jsonb,
     /// `time` (without time zone): microseconds since midnight.
     Time,
+    // New variants go last: the log stores the variant's position.
+    /// `interval`: months, days and microseconds, kept apart as PostgreSQL
+    /// keeps them (a month is not a fixed number of days).
+    Interval,
+    /// `oid`: an unsigned 32-bit object identifier.
+    Oid,
+    /// `name`: an identifier of at most 63 bytes.
+    Name,
+    /// `"char"`: PostgreSQL's one-byte internal character type.
+    InternalChar,
+    /// A one-dimensional array of `element`.
+    Array(ArrayElement),
+}
+
+/// The element types an array column may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ArrayElement {
+    Bool,
+    Int2,
+    Int4,
+    Int8,
+    Float8,
+    Text,
+    Uuid,
+}
+
+impl ArrayElement {
+    /// The element's own column type.
+    pub fn sql_type(self) -> SqlType {
+        match self {
+            ArrayElement::Bool => SqlType::Bool,
+            ArrayElement::Int2 => SqlType::Int2,
+            ArrayElement::Int4 => SqlType::Int4,
+            ArrayElement::Int8 => SqlType::Int8,
+            ArrayElement::Float8 => SqlType::Float8,
+            ArrayElement::Text => SqlType::Text,
+            ArrayElement::Uuid => SqlType::Uuid,
+        }
+    }
+
+    /// The element type of an array column of `sql_type`, if arrays of it
+    /// are supported.
+    pub fn of(sql_type: SqlType) -> Option<ArrayElement> {
+        Some(match sql_type {
+            SqlType::Bool => ArrayElement::Bool,
+            SqlType::Int2 => ArrayElement::Int2,
+            SqlType::Int4 => ArrayElement::Int4,
+            SqlType::Int8 => ArrayElement::Int8,
+            SqlType::Float8 => ArrayElement::Float8,
+            SqlType::Text => ArrayElement::Text,
+            SqlType::Uuid => ArrayElement::Uuid,
+            _ => return None,
+        })
+    }
+
+    /// PostgreSQL's OID of the array type (`_int4` is 1007).
+    pub fn array_oid(self) -> u32 {
+        match self {
+            ArrayElement::Bool => 1000,
+            ArrayElement::Int2 => 1005,
+            ArrayElement::Int4 => 1007,
+            ArrayElement::Int8 => 1016,
+            ArrayElement::Float8 => 1022,
+            ArrayElement::Text => 1009,
+            ArrayElement::Uuid => 2951,
+        }
+    }
+
+    /// The element type of the array type with OID `oid`.
+    pub fn from_array_oid(oid: u32) -> Option<ArrayElement> {
+        [
+            ArrayElement::Bool,
+            ArrayElement::Int2,
+            ArrayElement::Int4,
+            ArrayElement::Int8,
+            ArrayElement::Float8,
+            ArrayElement::Text,
+            ArrayElement::Uuid,
+        ]
+        .into_iter()
+        .find(|e| e.array_oid() == oid)
+    }
 }
 
 impl SqlType {
@@ -59,6 +141,11 @@ impl SqlType {
             SqlType::Json => 114,
             SqlType::Jsonb => 3802,
             SqlType::Time => 1083,
+            SqlType::Interval => 1186,
+            SqlType::Oid => 26,
+            SqlType::Name => 19,
+            SqlType::InternalChar => 18,
+            SqlType::Array(element) => element.array_oid(),
         }
     }
 
@@ -90,6 +177,11 @@ impl SqlType {
             SqlType::Json => "json".into(),
             SqlType::Jsonb => "jsonb".into(),
             SqlType::Time => "time without time zone".into(),
+            SqlType::Interval => "interval".into(),
+            SqlType::Oid => "oid".into(),
+            SqlType::Name => "name".into(),
+            SqlType::InternalChar => "\"char\"".into(),
+            SqlType::Array(element) => format!("{}[]", element.sql_type().pg_name()),
         }
     }
 
@@ -108,15 +200,16 @@ impl SqlType {
     /// `pg_type.typlen`: byte width, or -1 for variable width.
     pub fn typlen(self) -> i16 {
         match self {
-            SqlType::Bool => 1,
+            SqlType::Bool | SqlType::InternalChar => 1,
             SqlType::Int2 => 2,
-            SqlType::Int4 | SqlType::Float4 | SqlType::Date => 4,
+            SqlType::Int4 | SqlType::Float4 | SqlType::Date | SqlType::Oid => 4,
             SqlType::Int8
             | SqlType::Float8
             | SqlType::Timestamp
             | SqlType::Timestamptz
             | SqlType::Time => 8,
-            SqlType::Uuid => 16,
+            SqlType::Uuid | SqlType::Interval => 16,
+            SqlType::Name => 64,
             _ => -1,
         }
     }

@@ -33,6 +33,44 @@ pub enum Datum {
     /// Microseconds since midnight (`time`). New variants go last: the
     /// log stores the variant's position.
     Time(i64),
+    /// `interval`: its three fields, as PostgreSQL keeps them.
+    Interval {
+        months: i32,
+        days: i32,
+        micros: i64,
+    },
+    /// `oid`.
+    Oid(u32),
+    /// A one-dimensional array; elements are datums of the element type
+    /// or `Null`.
+    Array(Vec<Datum>),
+}
+
+/// `numeric` NaN, stored out of every declared precision's range so that it
+/// sorts above all numbers and equals itself, as in PostgreSQL.
+pub const NUMERIC_NAN: i128 = i128::MAX;
+/// `numeric` Infinity: above every number, below NaN.
+pub const NUMERIC_INFINITY: i128 = i128::MAX - 1;
+/// `numeric` -Infinity: below every number.
+pub const NUMERIC_NEG_INFINITY: i128 = i128::MIN;
+/// `timestamp 'infinity'`: PostgreSQL's own representation (its binary
+/// wire value too).
+pub const TIMESTAMP_INFINITY: i64 = i64::MAX;
+/// `timestamp '-infinity'`.
+pub const TIMESTAMP_NEG_INFINITY: i64 = i64::MIN;
+/// `date 'infinity'`.
+pub const DATE_INFINITY: i32 = i32::MAX;
+/// `date '-infinity'`.
+pub const DATE_NEG_INFINITY: i32 = i32::MIN;
+
+/// Microseconds in PostgreSQL's interval day and month, for comparing
+/// intervals as PostgreSQL does (a month counts as 30 days).
+const MICROS_PER_DAY: i128 = 86_400_000_000;
+
+/// An interval's span in microseconds, PostgreSQL's comparison key:
+/// `'1 mon' = '30 days'`.
+pub fn interval_span(months: i32, days: i32, micros: i64) -> i128 {
+    (i128::from(months) * 30 + i128::from(days)) * MICROS_PER_DAY + i128::from(micros)
 }
 
 /// A row: one datum per column, in the table's column order.
@@ -108,6 +146,29 @@ fn encode_key_part(value: &Datum, out: &mut Vec<u8>) {
         }
         Datum::Text(s) => encode_bytes(s.as_bytes(), out),
         Datum::Bytes(b) => encode_bytes(b, out),
+        Datum::Interval {
+            months,
+            days,
+            micros,
+        } => {
+            let span = interval_span(*months, *days, *micros);
+            out.extend_from_slice(&((span as u128) ^ (1 << 127)).to_be_bytes());
+        }
+        Datum::Oid(v) => out.extend_from_slice(&v.to_be_bytes()),
+        Datum::Array(items) => {
+            // Element by element, then a terminator that sorts first, so a
+            // prefix sorts before its extensions; NULL elements sort last,
+            // as in PostgreSQL.
+            for item in items {
+                if item.is_null() {
+                    out.push(2);
+                } else {
+                    out.push(1);
+                    encode_key_part(item, out);
+                }
+            }
+            out.push(0);
+        }
     }
 }
 
@@ -156,6 +217,33 @@ mod tests {
         let b = encode_key([&Datum::Text("ab".into()), &Datum::Text("c".into())]);
         assert_ne!(a, b);
         assert!(key(Datum::Text("a\0".into())) > key(Datum::Text("a".into())));
+    }
+
+    #[test]
+    fn intervals_compare_by_span_and_arrays_elementwise() {
+        let iv = |months, days, micros| {
+            key(Datum::Interval {
+                months,
+                days,
+                micros,
+            })
+        };
+        assert_eq!(iv(1, 0, 0), iv(0, 30, 0), "'1 mon' = '30 days'");
+        assert!(iv(0, 1, 0) > iv(0, 0, 86_399_999_999));
+        assert!(iv(-1, 0, 0) < iv(0, 0, 0));
+        let array = |items: Vec<Datum>| key(Datum::Array(items));
+        assert!(array(vec![Datum::Int4(1)]) < array(vec![Datum::Int4(1), Datum::Int4(0)]));
+        assert!(array(vec![Datum::Int4(2)]) > array(vec![Datum::Int4(1), Datum::Int4(9)]));
+        assert!(array(vec![Datum::Null]) > array(vec![Datum::Int4(i32::MAX)]));
+    }
+
+    #[test]
+    fn special_values_sort_where_postgresql_puts_them() {
+        assert!(key(Datum::Numeric(NUMERIC_NAN)) > key(Datum::Numeric(NUMERIC_INFINITY)));
+        assert!(key(Datum::Numeric(NUMERIC_INFINITY)) > key(Datum::Numeric(10i128.pow(37))));
+        assert!(key(Datum::Numeric(NUMERIC_NEG_INFINITY)) < key(Datum::Numeric(-(10i128.pow(37)))));
+        assert!(key(Datum::Timestamp(TIMESTAMP_INFINITY)) > key(Datum::Timestamp(0)));
+        assert!(key(Datum::Date(DATE_NEG_INFINITY)) < key(Datum::Date(-1_000_000)));
     }
 
     #[test]

@@ -49,6 +49,15 @@ pub enum EngineError {
     StringTooLong(String),
     #[error("division by zero")]
     DivisionByZero,
+    /// Array text that does not parse, with PostgreSQL's DETAIL.
+    #[error("malformed array literal: \"{text}\"")]
+    MalformedArray { text: String, detail: &'static str },
+    /// Date, time or interval text that does not parse (22007).
+    #[error("{0}")]
+    InvalidDatetimeFormat(String),
+    /// An interval field out of its range (22015).
+    #[error("{0}")]
+    IntervalFieldOverflow(String),
     #[error("{0}")]
     InvalidParameterValue(String),
     #[error("unrecognized configuration parameter \"{0}\"")]
@@ -163,6 +172,9 @@ impl EngineError {
             EngineError::CharacterNotInRepertoire(_) => "22021",
             EngineError::StringTooLong(_) => "22001",
             EngineError::DivisionByZero => "22012",
+            EngineError::InvalidDatetimeFormat(_) => "22007",
+            EngineError::MalformedArray { .. } => "22P02",
+            EngineError::IntervalFieldOverflow(_) => "22015",
             EngineError::InvalidParameterValue(_) => "22023",
             EngineError::UndefinedParameter(_) => "42704",
             EngineError::UniqueViolation { .. } => "23505",
@@ -210,6 +222,7 @@ impl EngineError {
         match self {
             EngineError::UniqueViolation { detail, .. } => Some(detail.clone()),
             EngineError::OutOfMemory(detail) => Some(detail.clone()),
+            EngineError::MalformedArray { detail, .. } => Some(detail.to_string()),
             EngineError::NotNullViolation { row, .. } => {
                 Some(format!("Failing row contains ({row})."))
             }

@@ -13,7 +13,14 @@ use bytes::{BufMut, BytesMut};
 use datafusion::arrow::array::*;
 use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use kimberlite_engine::datum::{
+    DATE_INFINITY, DATE_NEG_INFINITY, NUMERIC_INFINITY, NUMERIC_NAN, NUMERIC_NEG_INFINITY,
+    TIMESTAMP_INFINITY, TIMESTAMP_NEG_INFINITY,
+};
+use kimberlite_engine::sql::array::array_text;
 use kimberlite_engine::sql::convert::{format_date, format_decimal, format_timestamp};
+use kimberlite_engine::sql::datetime;
+use kimberlite_engine::sql::interval::{interval_text, Interval};
 use kimberlite_engine::sql::params::oid_for_field;
 use kimberlite_engine::sql::types::{META_OID, META_TYPMOD};
 use kimberlite_engine::sql::OutputStyle;
@@ -24,8 +31,24 @@ use postgres_types::{IsNull, ToSql, Type};
 
 /// OIDs with a binary encoding here.
 const BINARY_OIDS: &[u32] = &[
-    16, 17, 20, 21, 23, 25, 114, 700, 701, 1042, 1043, 1082, 1083, 1114, 1184, 1700, 2950, 3802,
+    16, 17, 18, 19, 20, 21, 23, 25, 26, 114, 700, 701, 1000, 1005, 1007, 1009, 1016, 1021, 1022,
+    1042, 1043, 1082, 1083, 1114, 1184, 1186, 1231, 1700, 2278, 2950, 2951, 3802,
 ];
+
+/// The element OID of an array OID (from [`oid_for_field`]'s set).
+fn element_oid(array_oid: u32) -> u32 {
+    match array_oid {
+        1000 => 16,
+        1005 => 21,
+        1007 => 23,
+        1016 => 20,
+        1021 => 700,
+        1022 => 701,
+        1231 => 1700,
+        2951 => 2950,
+        _ => 25,
+    }
+}
 
 /// Days from 1970-01-01 to 2000-01-01 (PostgreSQL's epoch).
 const PG_EPOCH_DAYS: i64 = 10_957;
@@ -297,6 +320,98 @@ fn bytea_escape(bytes: &[u8]) -> String {
     out
 }
 
+/// The elements of one list value and their field.
+fn list_value(array: &ArrayRef, row: usize) -> Option<(ArrayRef, Field)> {
+    let any = array.as_any();
+    if let Some(list) = any.downcast_ref::<ListArray>() {
+        let DataType::List(field) = list.data_type() else {
+            return None;
+        };
+        return Some((list.value(row), field.as_ref().clone()));
+    }
+    let list = any.downcast_ref::<LargeListArray>()?;
+    let DataType::LargeList(field) = list.data_type() else {
+        return None;
+    };
+    Some((list.value(row), field.as_ref().clone()))
+}
+
+/// An interval or duration value as PostgreSQL's three fields.
+fn interval_value(array: &ArrayRef, row: usize) -> Option<Interval> {
+    let any = array.as_any();
+    if let Some(a) = any.downcast_ref::<IntervalMonthDayNanoArray>() {
+        let v = a.value(row);
+        return Some(Interval {
+            months: v.months,
+            days: v.days,
+            micros: v.nanoseconds.div_euclid(1000),
+        });
+    }
+    if let Some(a) = any.downcast_ref::<IntervalDayTimeArray>() {
+        let v = a.value(row);
+        return Some(Interval {
+            months: 0,
+            days: v.days,
+            micros: i64::from(v.milliseconds) * 1000,
+        });
+    }
+    if let Some(a) = any.downcast_ref::<IntervalYearMonthArray>() {
+        return Some(Interval {
+            months: a.value(row),
+            days: 0,
+            micros: 0,
+        });
+    }
+    let micros = match array.data_type() {
+        DataType::Duration(TimeUnit::Second) => {
+            any.downcast_ref::<DurationSecondArray>()?.value(row) * 1_000_000
+        }
+        DataType::Duration(TimeUnit::Millisecond) => {
+            any.downcast_ref::<DurationMillisecondArray>()?.value(row) * 1000
+        }
+        DataType::Duration(TimeUnit::Microsecond) => {
+            any.downcast_ref::<DurationMicrosecondArray>()?.value(row)
+        }
+        DataType::Duration(TimeUnit::Nanosecond) => any
+            .downcast_ref::<DurationNanosecondArray>()?
+            .value(row)
+            .div_euclid(1000),
+        _ => return None,
+    };
+    Some(Interval {
+        months: 0,
+        days: 0,
+        micros,
+    })
+}
+
+/// PostgreSQL's binary array: one dimension (none when empty), lower bound 1.
+fn array_binary(array: &ArrayRef, row: usize, array_oid: u32) -> Vec<u8> {
+    let element = element_oid(array_oid);
+    let Some((items, item_field)) = list_value(array, row) else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(20 + items.len() * 8);
+    let ndim: i32 = if items.is_empty() { 0 } else { 1 };
+    out.extend_from_slice(&ndim.to_be_bytes());
+    out.extend_from_slice(&i32::from(items.null_count() > 0).to_be_bytes());
+    out.extend_from_slice(&element.to_be_bytes());
+    if ndim == 1 {
+        out.extend_from_slice(&(items.len() as i32).to_be_bytes());
+        out.extend_from_slice(&1i32.to_be_bytes());
+    }
+    for i in 0..items.len() {
+        if items.is_null(i) {
+            out.extend_from_slice(&(-1i32).to_be_bytes());
+            continue;
+        }
+        let value = encode_binary(&items, i, &item_field, element);
+        out.extend_from_slice(&(value.len() as i32).to_be_bytes());
+        out.extend_from_slice(&value);
+    }
+    out
+}
+
 fn generic_text(array: &ArrayRef, row: usize) -> String {
     ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())
         .map(|f| f.value(row).to_string())
@@ -352,13 +467,17 @@ pub fn encode_text(array: &ArrayRef, row: usize, field: &Field, style: &OutputSt
             zone.is_some().then_some(style.time_zone),
         ),
         DataType::List(_) | DataType::LargeList(_) => {
-            let text = generic_text(array, row);
-            format!(
-                "{{{}}}",
-                text.trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .replace(", ", ",")
+            let Some((items, item_field)) = list_value(array, row) else {
+                return generic_text(array, row);
+            };
+            array_text(
+                (0..items.len()).map(|i| {
+                    (!items.is_null(i)).then(|| encode_text(&items, i, &item_field, style))
+                }),
             )
+        }
+        DataType::Interval(_) | DataType::Duration(_) => {
+            interval_text(interval_value(array, row).unwrap_or_default())
         }
         dt if dt.is_integer() => as_i64(array, row).unwrap_or_default().to_string(),
         _ => generic_text(array, row),
@@ -367,6 +486,20 @@ pub fn encode_text(array: &ArrayRef, row: usize, field: &Field, style: &OutputSt
 
 /// PostgreSQL's binary numeric: base-10000 digits, weight, sign, dscale.
 pub fn numeric_binary(value: i128, scale: i8) -> Vec<u8> {
+    // Sign word and dscale as PostgreSQL 15's numeric_send writes them
+    // (it reports dscale 32 for the infinities).
+    let special: Option<(u16, u16)> = match value {
+        NUMERIC_NAN => Some((0xC000, 0)),
+        NUMERIC_INFINITY => Some((0xD000, 32)),
+        NUMERIC_NEG_INFINITY => Some((0xF000, 32)),
+        _ => None,
+    };
+    if let Some((sign, dscale)) = special {
+        let mut out = vec![0, 0, 0, 0];
+        out.extend_from_slice(&sign.to_be_bytes());
+        out.extend_from_slice(&dscale.to_be_bytes());
+        return out;
+    }
     let scale = scale.max(0) as usize;
     let digits = value.unsigned_abs().to_string();
     let (int_part, frac_part) = if digits.len() > scale {
@@ -447,6 +580,19 @@ pub fn encode_binary(array: &ArrayRef, row: usize, field: &Field, oid: u32) -> V
             .to_be_bytes()
             .to_vec(),
         1700 => match decimal_value(array, row) {
+            Some((value, scale)) if numeric_trims(field) => {
+                // Unconstrained numeric: the digits written, as the text
+                // form shows them (we store a fixed scale).
+                let (mut value, mut scale) = (value, scale);
+                while scale > 0
+                    && value % 10 == 0
+                    && datetime::numeric_special_text(value).is_none()
+                {
+                    value /= 10;
+                    scale -= 1;
+                }
+                numeric_binary(value, scale)
+            }
             Some((value, scale)) => numeric_binary(value, scale),
             None => numeric_binary(as_i64(array, row).unwrap_or_default() as i128, 0),
         },
@@ -455,12 +601,35 @@ pub fn encode_binary(array: &ArrayRef, row: usize, field: &Field, oid: u32) -> V
             .unwrap_or_default()
             .to_be_bytes()
             .to_vec(),
-        1082 => ((date_days(array, row).unwrap_or_default() - PG_EPOCH_DAYS) as i32)
+        1082 => match date_days(array, row).unwrap_or_default() {
+            // Infinities are PostgreSQL's own sentinels, not shifted.
+            days if days == i64::from(DATE_INFINITY) || days == i64::from(DATE_NEG_INFINITY) => {
+                (days as i32).to_be_bytes().to_vec()
+            }
+            days => ((days - PG_EPOCH_DAYS) as i32).to_be_bytes().to_vec(),
+        },
+        1114 | 1184 => match timestamp_micros(array, row).unwrap_or_default() {
+            micros @ (TIMESTAMP_INFINITY | TIMESTAMP_NEG_INFINITY) => micros.to_be_bytes().to_vec(),
+            micros => (micros - PG_EPOCH_MICROS).to_be_bytes().to_vec(),
+        },
+        18 => string_value(array, row)
+            .and_then(|s| s.bytes().next())
+            .map(|b| vec![b])
+            .unwrap_or_else(|| vec![0]),
+        26 => (as_i64(array, row).unwrap_or_default() as u32)
             .to_be_bytes()
             .to_vec(),
-        1114 | 1184 => (timestamp_micros(array, row).unwrap_or_default() - PG_EPOCH_MICROS)
-            .to_be_bytes()
-            .to_vec(),
+        1186 => {
+            let value = interval_value(array, row).unwrap_or_default();
+            let mut out = Vec::with_capacity(16);
+            out.extend_from_slice(&value.micros.to_be_bytes());
+            out.extend_from_slice(&value.days.to_be_bytes());
+            out.extend_from_slice(&value.months.to_be_bytes());
+            out
+        }
+        1000 | 1005 | 1007 | 1009 | 1016 | 1021 | 1022 | 1231 | 2951 => {
+            array_binary(array, row, oid)
+        }
         2950 => uuid::Uuid::parse_str(string_value(array, row).unwrap_or_default())
             .map(|u| u.as_bytes().to_vec())
             .unwrap_or_default(),
@@ -478,6 +647,7 @@ pub fn encode_binary(array: &ArrayRef, row: usize, field: &Field, oid: u32) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn floats_print_like_postgresql() {
@@ -512,6 +682,46 @@ mod tests {
             vec![0, 1, 0, 1, 0x40, 0, 0, 0, 0, 1]
         );
         assert_eq!(numeric_binary(0, 1), vec![0, 0, 0, 0, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn numeric_specials_have_postgresql_binary_signs() {
+        assert_eq!(
+            numeric_binary(NUMERIC_NAN, 2),
+            vec![0, 0, 0, 0, 0xC0, 0, 0, 0]
+        );
+        assert_eq!(
+            numeric_binary(NUMERIC_INFINITY, 0),
+            vec![0, 0, 0, 0, 0xD0, 0, 0, 32]
+        );
+        assert_eq!(format_decimal(NUMERIC_NEG_INFINITY, 2, false), "-Infinity");
+    }
+
+    #[test]
+    fn arrays_encode_in_both_formats() {
+        let values: ArrayRef = Arc::new(ListArray::from_iter_primitive::<
+            datafusion::arrow::datatypes::Int32Type,
+            _,
+            _,
+        >(vec![
+            Some(vec![Some(1), None, Some(3)]),
+            Some(vec![]),
+        ]));
+        let field = Field::new("a", values.data_type().clone(), true);
+        let style = OutputStyle::default();
+        assert_eq!(encode_text(&values, 0, &field, &style), "{1,NULL,3}");
+        assert_eq!(encode_text(&values, 1, &field, &style), "{}");
+        assert_eq!(wire_oid(&field), 1007);
+        let binary = encode_binary(&values, 0, &field, 1007);
+        let words: Vec<i32> = binary
+            .chunks(4)
+            .map(|c| i32::from_be_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(words, vec![1, 1, 23, 3, 1, 4, 1, -1, 4, 3]);
+        assert_eq!(
+            encode_binary(&values, 1, &field, 1007),
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 23]
+        );
     }
 
     #[test]

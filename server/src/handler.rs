@@ -180,11 +180,12 @@ fn field_infos(fields: &[Field], format: Option<&Format>) -> Vec<FieldInfo> {
             let oid = wire_oid(field);
             let format = format.map(|f| f.format_for(i)).unwrap_or(FieldFormat::Text);
             let typlen: i16 = match oid {
-                16 => 1,
+                16 | 18 => 1,
                 21 => 2,
-                23 | 700 | 1082 => 4,
+                23 | 26 | 700 | 1082 | 2278 => 4,
                 20 | 701 | 1083 | 1114 | 1184 => 8,
-                2950 => 16,
+                1186 | 2950 => 16,
+                19 => 64,
                 _ => -1,
             };
             FieldInfo::new(
@@ -238,7 +239,7 @@ fn respond(
     style: OutputStyle,
 ) -> Response {
     match outcome {
-        Outcome::Rows { schema, stream } => {
+        Outcome::Rows { schema, stream, .. } => {
             let infos = Arc::new(field_infos(
                 schema
                     .fields()
@@ -558,7 +559,7 @@ impl SimpleQueryHandler for QueryHandler {
             let result = session.execute(statement).await;
             send_notices(client, &mut session).await?;
             match result {
-                Ok(Outcome::Rows { schema, stream }) if multi => {
+                Ok(Outcome::Rows { schema, stream, .. }) if multi => {
                     // Later statements and the block's commit must not run
                     // before this result is known to have succeeded.
                     match stream.try_collect::<Vec<_>>().await {
@@ -599,10 +600,34 @@ impl SimpleQueryHandler for QueryHandler {
                         break;
                     }
                 }
-                Ok(Outcome::Rows { schema, stream }) => {
-                    // The first batch decides between a result and an error
-                    // (PostgreSQL folds `SELECT 1/0` at plan time and sends
-                    // no RowDescription).
+                Ok(Outcome::Rows {
+                    schema,
+                    stream,
+                    constant: false,
+                }) => {
+                    // PostgreSQL sends RowDescription as execution starts;
+                    // an error while rows are produced follows it.
+                    let after = session.txn_status();
+                    responses.push(respond(
+                        Outcome::Rows {
+                            schema,
+                            stream,
+                            constant: false,
+                        },
+                        before,
+                        after,
+                        None,
+                        session.settings.output_style(),
+                    ));
+                }
+                Ok(Outcome::Rows {
+                    schema,
+                    stream,
+                    constant: true,
+                }) => {
+                    // A constant query's first batch decides between a
+                    // result and an error (PostgreSQL folds `SELECT 1/0` at
+                    // plan time and sends no RowDescription).
                     let mut stream = stream;
                     let first = stream.next().await;
                     if let Some(Err(error)) = first {
@@ -620,7 +645,11 @@ impl SimpleQueryHandler for QueryHandler {
                     );
                     let after = session.txn_status();
                     responses.push(respond(
-                        Outcome::Rows { schema, stream },
+                        Outcome::Rows {
+                            schema,
+                            stream,
+                            constant: true,
+                        },
                         before,
                         after,
                         None,

@@ -30,7 +30,7 @@ async fn a_cancel_request_ends_a_running_query_with_57014_and_the_session_goes_o
     assert_eq!(db.message(), "canceling statement due to user request");
 
     // The session is intact.
-    let n: i64 = client.query_one("SELECT 41 + 1", &[]).await.unwrap().get(0);
+    let n: i32 = client.query_one("SELECT 41 + 1", &[]).await.unwrap().get(0);
     assert_eq!(n, 42);
 }
 

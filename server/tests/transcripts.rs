@@ -30,6 +30,11 @@ enum Step {
     Send(&'static str, Vec<u8>),
     /// Reads backend messages up to and including one of this type.
     Until(u8),
+    /// Waits, so that the server is busy with what was sent.
+    Pause(Duration),
+    /// Sends a CancelRequest with the session's BackendKeyData from a
+    /// second connection, as libpq's `PQcancel` does.
+    Cancel,
 }
 
 fn message(tag: u8, body: Vec<u8>) -> Vec<u8> {
@@ -150,8 +155,75 @@ fn ready() -> Step {
     Step::Until(b'Z')
 }
 
+/// The table of the `types` scenario: every type beyond the foundation's,
+/// with PostgreSQL's special values.
+const TYPES_TABLE: &str = "CREATE TABLE ty (id int PRIMARY KEY, iv interval, ia int[], \
+    ta text[], fa float8[], ba bool[], ua uuid[], sa int2[], la int8[], o oid, nm name, \
+    ch \"char\", n numeric, nn numeric(10,2), ts timestamp, tz timestamptz, d date)";
+
+const TYPES_ROWS: &str = "INSERT INTO ty VALUES \
+    (1, '1 year 2 mons 3 days 04:05:06.5', '{1,NULL,3}', \
+     '{\"a b\",NULL,\"x\\\"y\",\"\",NULL-ish,plain}', '{1.5,NaN,-Infinity}', '{t,f}', \
+     '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}', '{-1,2}', '{9000000000}', 4294967295, \
+     'kimberlite', 'k', 'NaN', 'NaN', 'infinity', '-infinity', '0044-03-15 BC'), \
+    (2, '-1 days +02:00:00', '{}', '{}', '{}', '{}', '{}', '{}', '{}', 0, '', '', \
+     '-Infinity', '-12.5', '0001-12-31 23:59:59.5 BC', '2024-02-29 13:14:15.123456+00', \
+     'infinity'), \
+    (3, '@ 1 hour ago', NULL, '{\"{}\",NULL}', NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+     NULL, '1.5', NULL, 'epoch', '0044-03-15 12:00:00+00 BC', '-infinity')";
+
 fn scenarios() -> Vec<(&'static str, Vec<Step>)> {
     vec![
+        (
+            "types",
+            vec![
+                query(TYPES_TABLE),
+                ready(),
+                query(TYPES_ROWS),
+                ready(),
+                query("SELECT * FROM ty ORDER BY id"),
+                ready(),
+                parse("", "SELECT * FROM ty ORDER BY id", &[]),
+                bind("", "", &[], &[1]),
+                describe(b'P', ""),
+                execute("", 0),
+                sync(),
+                ready(),
+                parse(
+                    "p",
+                    "SELECT $1::int[] AS a, $2::interval AS b, $3::timestamptz AS c, $4::text[] AS d",
+                    &[],
+                ),
+                describe(b'S', "p"),
+                bind(
+                    "",
+                    "p",
+                    &[
+                        Some("{4,NULL}"),
+                        Some("1 day 02:00"),
+                        Some("2024-02-29 13:14:15.5+02"),
+                        Some("{\"q,r\",s}"),
+                    ],
+                    &[1, 1, 1, 0],
+                ),
+                execute("", 0),
+                sync(),
+                ready(),
+                query("SELECT 1 AS one, 3000000000 AS big, 1 + 1 AS two, ARRAY[1,2] AS arr"),
+                ready(),
+            ],
+        ),
+        (
+            "cancel",
+            vec![
+                query("SELECT pg_sleep(5)"),
+                Step::Pause(Duration::from_millis(500)),
+                Step::Cancel,
+                ready(),
+                query("SELECT 'alive' AS session"),
+                ready(),
+            ],
+        ),
         (
             "empty_queries",
             vec![
@@ -327,6 +399,10 @@ fn scenarios() -> Vec<(&'static str, Vec<Step>)> {
 struct Wire {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// Where the server listens and the session's BackendKeyData, for
+    /// CancelRequest.
+    addr: (String, u16),
+    key: (i32, i32),
 }
 
 impl Wire {
@@ -345,11 +421,17 @@ impl Wire {
         let mut wire = Wire {
             stream,
             buf: Vec::new(),
+            addr: (host.to_string(), port),
+            key: (0, 0),
         };
         loop {
             let (tag, body) = wire.read().expect("login answered");
             match tag {
                 b'R' => assert_eq!(&body[..4], &[0, 0, 0, 0], "only trust logins"),
+                b'K' => {
+                    let mut f = Fields(&body);
+                    wire.key = (f.i32(), f.i32());
+                }
                 b'E' => panic!("login failed: {}", describe_message(tag, &body)),
                 b'Z' => return wire,
                 _ => {}
@@ -425,7 +507,15 @@ fn describe_message(tag: u8, body: &[u8]) -> String {
             let values: Vec<String> = (0..n)
                 .map(|_| match f.i32() {
                     -1 => "NULL".to_string(),
-                    len => format!("{:?}", String::from_utf8_lossy(f.bytes(len as usize))),
+                    // Binary values that are not UTF-8 are shown as hex so
+                    // that every byte is compared.
+                    len => {
+                        let bytes = f.bytes(len as usize);
+                        match std::str::from_utf8(bytes) {
+                            Ok(text) => format!("{text:?}"),
+                            Err(_) => format!("0x{}", hex(bytes)),
+                        }
+                    }
                 })
                 .collect();
             format!("DataRow [{}]", values.join(", "))
@@ -480,6 +570,21 @@ fn describe_message(tag: u8, body: &[u8]) -> String {
     }
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn send_cancel(addr: &(String, u16), (pid, secret): (i32, i32)) {
+    let mut packet = 16i32.to_be_bytes().to_vec();
+    packet.extend_from_slice(&80_877_102i32.to_be_bytes());
+    packet.extend_from_slice(&pid.to_be_bytes());
+    packet.extend_from_slice(&secret.to_be_bytes());
+    let mut stream = TcpStream::connect((addr.0.as_str(), addr.1)).expect("connect for cancel");
+    stream.write_all(&packet).unwrap();
+    // The server closes the cancel connection without answering.
+    let _ = stream.read(&mut [0u8; 1]);
+}
+
 fn run(wire: &mut Wire, steps: &[Step]) -> String {
     let mut transcript = String::new();
     for step in steps {
@@ -487,6 +592,11 @@ fn run(wire: &mut Wire, steps: &[Step]) -> String {
             Step::Send(text, bytes) => {
                 transcript.push_str(&format!("> {text}\n"));
                 wire.stream.write_all(bytes).unwrap();
+            }
+            Step::Pause(duration) => std::thread::sleep(*duration),
+            Step::Cancel => {
+                transcript.push_str("> CancelRequest <BackendKeyData>\n");
+                send_cancel(&wire.addr, wire.key);
             }
             Step::Until(end) => loop {
                 let Some((tag, body)) = wire.read() else {

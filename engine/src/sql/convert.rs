@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Offset};
 use datafusion::arrow::array::{
     Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, BooleanBuilder, Date32Array,
     Date32Builder, Decimal128Array, Decimal128Builder, Float32Array, Float32Builder, Float64Array,
@@ -15,15 +14,24 @@ use datafusion::arrow::array::{
     LargeStringArray, StringArray, StringBuilder, StringViewArray, Time64MicrosecondArray,
     Time64MicrosecondBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
+use datafusion::arrow::array::{
+    IntervalMonthDayNanoArray, IntervalMonthDayNanoBuilder, LargeListArray, ListArray, UInt32Array,
+    UInt32Builder,
+};
+use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::compute::{cast_with_options, CastOptions};
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::{
+    DataType, Field, IntervalMonthDayNano, IntervalUnit, SchemaRef, TimeUnit,
+};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::util::display::FormatOptions;
-use kimberlite_catalog::SqlType;
+use kimberlite_catalog::{ArrayElement, SqlType};
 
 use super::types::{arrow_type, UTC};
-use crate::datum::{Datum, Row};
+use crate::datum::{Datum, Row, NUMERIC_INFINITY, NUMERIC_NEG_INFINITY};
 use crate::error::{EngineError, EngineResult};
+
+pub use super::datetime::{format_date, format_timestamp, time_text};
 
 /// Builds a batch holding `columns` of `rows` (all columns when `None`).
 pub fn rows_to_batch(
@@ -43,28 +51,37 @@ pub fn rows_to_batch(
 }
 
 fn column_array(sql_type: SqlType, c: usize, rows: &[Arc<Row>]) -> ArrayRef {
+    let values: Vec<&Datum> = rows.iter().map(|row| &row[c]).collect();
+    datums_array(sql_type, &values)
+}
+
+/// An Arrow array of `sql_type` holding `values` (datums of that type or
+/// `Null`; anything else is a broken invariant of the write path).
+fn datums_array(sql_type: SqlType, values: &[&Datum]) -> ArrayRef {
     macro_rules! build {
         ($builder:expr, $variant:path) => {{
             let mut b = $builder;
-            for row in rows {
-                match &row[c] {
+            for value in values {
+                match value {
                     $variant(v) => b.append_value(v.clone()),
                     Datum::Null => b.append_null(),
-                    other => panic!("column {c} holds {other:?}, not {}", stringify!($variant)),
+                    other => panic!("{sql_type:?} column holds {other:?}"),
                 }
             }
             Arc::new(b.finish()) as ArrayRef
         }};
     }
+    let len = values.len();
     match sql_type {
-        SqlType::Bool => build!(BooleanBuilder::with_capacity(rows.len()), Datum::Bool),
-        SqlType::Int2 => build!(Int16Builder::with_capacity(rows.len()), Datum::Int2),
-        SqlType::Int4 => build!(Int32Builder::with_capacity(rows.len()), Datum::Int4),
-        SqlType::Int8 => build!(Int64Builder::with_capacity(rows.len()), Datum::Int8),
-        SqlType::Float4 => build!(Float32Builder::with_capacity(rows.len()), Datum::Float4),
-        SqlType::Float8 => build!(Float64Builder::with_capacity(rows.len()), Datum::Float8),
+        SqlType::Bool => build!(BooleanBuilder::with_capacity(len), Datum::Bool),
+        SqlType::Int2 => build!(Int16Builder::with_capacity(len), Datum::Int2),
+        SqlType::Int4 => build!(Int32Builder::with_capacity(len), Datum::Int4),
+        SqlType::Int8 => build!(Int64Builder::with_capacity(len), Datum::Int8),
+        SqlType::Float4 => build!(Float32Builder::with_capacity(len), Datum::Float4),
+        SqlType::Float8 => build!(Float64Builder::with_capacity(len), Datum::Float8),
+        SqlType::Oid => build!(UInt32Builder::with_capacity(len), Datum::Oid),
         SqlType::Numeric { precision, scale } => {
-            let b = Decimal128Builder::with_capacity(rows.len())
+            let b = Decimal128Builder::with_capacity(len)
                 .with_precision_and_scale(precision.unwrap_or(38), scale as i8)
                 .expect("catalog validated numeric precision and scale");
             build!(b, Datum::Numeric)
@@ -74,26 +91,59 @@ fn column_array(sql_type: SqlType, c: usize, rows: &[Arc<Row>]) -> ArrayRef {
         | SqlType::Char(_)
         | SqlType::Uuid
         | SqlType::Json
-        | SqlType::Jsonb => build!(
-            StringBuilder::with_capacity(rows.len(), rows.len() * 16),
-            Datum::Text
-        ),
-        SqlType::Bytea => build!(
-            BinaryBuilder::with_capacity(rows.len(), rows.len() * 16),
-            Datum::Bytes
-        ),
-        SqlType::Date => build!(Date32Builder::with_capacity(rows.len()), Datum::Date),
-        SqlType::Time => build!(
-            Time64MicrosecondBuilder::with_capacity(rows.len()),
-            Datum::Time
-        ),
+        | SqlType::Jsonb
+        | SqlType::Name
+        | SqlType::InternalChar => build!(StringBuilder::with_capacity(len, len * 16), Datum::Text),
+        SqlType::Bytea => build!(BinaryBuilder::with_capacity(len, len * 16), Datum::Bytes),
+        SqlType::Date => build!(Date32Builder::with_capacity(len), Datum::Date),
+        SqlType::Time => build!(Time64MicrosecondBuilder::with_capacity(len), Datum::Time),
         SqlType::Timestamp => build!(
-            TimestampMicrosecondBuilder::with_capacity(rows.len()),
+            TimestampMicrosecondBuilder::with_capacity(len),
             Datum::Timestamp
         ),
         SqlType::Timestamptz => {
-            let b = TimestampMicrosecondBuilder::with_capacity(rows.len()).with_timezone(UTC);
+            let b = TimestampMicrosecondBuilder::with_capacity(len).with_timezone(UTC);
             build!(b, Datum::Timestamp)
+        }
+        SqlType::Interval => {
+            let mut b = IntervalMonthDayNanoBuilder::with_capacity(len);
+            for value in values {
+                match value {
+                    Datum::Interval {
+                        months,
+                        days,
+                        micros,
+                    } => b.append_value(IntervalMonthDayNano::new(*months, *days, micros * 1000)),
+                    Datum::Null => b.append_null(),
+                    other => panic!("interval column holds {other:?}"),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        SqlType::Array(element) => {
+            let mut offsets = Vec::with_capacity(len + 1);
+            offsets.push(0i32);
+            let mut items: Vec<&Datum> = Vec::new();
+            let mut nulls = Vec::with_capacity(len);
+            for value in values {
+                match value {
+                    Datum::Array(elements) => {
+                        items.extend(elements.iter());
+                        nulls.push(true);
+                    }
+                    Datum::Null => nulls.push(false),
+                    other => panic!("array column holds {other:?}"),
+                }
+                offsets.push(i32::try_from(items.len()).expect("a batch's array elements fit i32"));
+            }
+            let child = datums_array(element.sql_type(), &items);
+            let field = Arc::new(Field::new_list_field(arrow_type(element.sql_type()), true));
+            Arc::new(ListArray::new(
+                field,
+                OffsetBuffer::new(offsets.into()),
+                child,
+                Some(NullBuffer::from(nulls)),
+            ))
         }
     }
 }
@@ -155,12 +205,16 @@ pub fn coerce_column(array: &ArrayRef, sql_type: SqlType) -> EngineResult<Vec<Da
         return Ok(vec![Datum::Null; len]);
     }
     match sql_type {
+        SqlType::Array(element) => coerce_array(array, element),
+        SqlType::Interval => coerce_interval(array),
         SqlType::Text
         | SqlType::Varchar(_)
         | SqlType::Char(_)
         | SqlType::Uuid
         | SqlType::Json
-        | SqlType::Jsonb => {
+        | SqlType::Jsonb
+        | SqlType::Name
+        | SqlType::InternalChar => {
             if matches!(array.data_type(), DataType::Binary | DataType::LargeBinary) {
                 return Err(EngineError::Datatype(format!(
                     "column is of type {} but expression is of type bytea",
@@ -203,6 +257,11 @@ pub fn coerce_column(array: &ArrayRef, sql_type: SqlType) -> EngineResult<Vec<Da
                     })
                     .collect();
             }
+            if source_is_string {
+                if let Some(values) = coerce_specials(array, sql_type)? {
+                    return Ok(values);
+                }
+            }
             if !source_is_string
                 && matches!(array.data_type(), DataType::Binary | DataType::Boolean)
                 && sql_type != SqlType::Bool
@@ -225,7 +284,9 @@ pub fn coerce_column(array: &ArrayRef, sql_type: SqlType) -> EngineResult<Vec<Da
                         let one = array.slice(i, 1);
                         if cast_with_options(&one, &target, &options).is_err() {
                             let text = text_of(array.as_ref(), i).unwrap_or_default();
-                            return Err(if source_is_string && !looks_numeric(&text) {
+                            return Err(if source_is_string && is_datetime(sql_type) {
+                                invalid_datetime(sql_type, text.trim())
+                            } else if source_is_string && !looks_numeric(&text) {
                                 invalid_text(sql_type, text.trim())
                             } else {
                                 out_of_range(sql_type)
@@ -243,6 +304,206 @@ pub fn coerce_column(array: &ArrayRef, sql_type: SqlType) -> EngineResult<Vec<Da
             Ok(extract(&cast, sql_type))
         }
     }
+}
+
+fn is_datetime(sql_type: SqlType) -> bool {
+    matches!(
+        sql_type,
+        SqlType::Date | SqlType::Time | SqlType::Timestamp | SqlType::Timestamptz
+    )
+}
+
+/// Bad date/time text is 22007 in PostgreSQL, not 22P02.
+fn invalid_datetime(sql_type: SqlType, value: &str) -> EngineError {
+    match invalid_text(sql_type, value) {
+        EngineError::InvalidTextRepresentation(message) => {
+            EngineError::InvalidDatetimeFormat(message)
+        }
+        other => other,
+    }
+}
+
+/// Text with spellings Arrow's cast cannot read (`infinity`, `NaN`,
+/// `… BC`): coerced row by row, the rest through the ordinary cast.
+/// `None` when the column has none of them.
+fn coerce_specials(array: &ArrayRef, sql_type: SqlType) -> EngineResult<Option<Vec<Datum>>> {
+    if !matches!(
+        sql_type,
+        SqlType::Numeric { .. } | SqlType::Date | SqlType::Timestamp | SqlType::Timestamptz
+    ) {
+        return Ok(None);
+    }
+    let texts: Vec<Option<String>> = (0..array.len())
+        .map(|i| text_of(array.as_ref(), i))
+        .collect();
+    let specials: Vec<Option<Datum>> = texts
+        .iter()
+        .map(|text| match text {
+            None => Ok(None),
+            Some(text) => match super::datetime::special_value(sql_type, text) {
+                None => Ok(None),
+                // A numeric with a declared precision has no room for
+                // infinity (PostgreSQL: 22003); NaN it can hold.
+                Some(Ok(Datum::Numeric(NUMERIC_INFINITY | NUMERIC_NEG_INFINITY)))
+                    if matches!(
+                        sql_type,
+                        SqlType::Numeric {
+                            precision: Some(_),
+                            ..
+                        }
+                    ) =>
+                {
+                    Err(out_of_range(sql_type))
+                }
+                Some(Ok(datum)) => Ok(Some(datum)),
+                Some(Err(())) => Err(if is_datetime(sql_type) {
+                    invalid_datetime(sql_type, text.trim())
+                } else {
+                    invalid_text(sql_type, text.trim())
+                }),
+            },
+        })
+        .collect::<EngineResult<_>>()?;
+    if specials.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    let rest: ArrayRef = Arc::new(StringArray::from_iter(texts.iter().zip(&specials).map(
+        |(text, special)| {
+            if special.is_some() {
+                None
+            } else {
+                text.clone()
+            }
+        },
+    )));
+    let mut values = coerce_column(&rest, sql_type)?;
+    for (value, special) in values.iter_mut().zip(specials) {
+        if let Some(datum) = special {
+            *value = datum;
+        }
+    }
+    Ok(Some(values))
+}
+
+/// Arrays from DataFusion lists (`ARRAY[…]`, `array_agg`) or from literal
+/// text (`'{1,2,NULL}'`); each element gets its type's input rules.
+fn coerce_array(array: &ArrayRef, element: ArrayElement) -> EngineResult<Vec<Datum>> {
+    let element_type = element.sql_type();
+    let wrap = |values: Vec<Datum>| Datum::Array(values);
+    if let Some(list) = array.as_any().downcast_ref::<ListArray>() {
+        return (0..list.len())
+            .map(|i| {
+                if list.is_null(i) {
+                    Ok(Datum::Null)
+                } else {
+                    coerce_column(&list.value(i), element_type).map(wrap)
+                }
+            })
+            .collect();
+    }
+    if let Some(list) = array.as_any().downcast_ref::<LargeListArray>() {
+        return (0..list.len())
+            .map(|i| {
+                if list.is_null(i) {
+                    Ok(Datum::Null)
+                } else {
+                    coerce_column(&list.value(i), element_type).map(wrap)
+                }
+            })
+            .collect();
+    }
+    if !is_string(array.data_type()) {
+        return Err(EngineError::Datatype(format!(
+            "column is of type {} but expression is of type {}",
+            SqlType::Array(element).pg_name(),
+            oid_type_name(array.data_type())
+        )));
+    }
+    (0..array.len())
+        .map(|i| match text_of(array.as_ref(), i) {
+            None => Ok(Datum::Null),
+            Some(text) => {
+                let items = super::array::parse_array_literal(&text)?;
+                let items: ArrayRef = Arc::new(StringArray::from(items));
+                coerce_column(&items, element_type).map(wrap)
+            }
+        })
+        .collect()
+}
+
+/// A short PostgreSQL-ish name for an Arrow type in error messages.
+fn oid_type_name(data_type: &DataType) -> &'static str {
+    match data_type {
+        DataType::Boolean => "boolean",
+        DataType::Binary | DataType::LargeBinary => "bytea",
+        DataType::List(_) | DataType::LargeList(_) => "array",
+        dt if dt.is_integer() => "integer",
+        dt if dt.is_floating() => "double precision",
+        _ => "unknown",
+    }
+}
+
+/// Intervals from text (PostgreSQL's input forms) or from DataFusion's
+/// interval and duration values (`now() - created_at`).
+fn coerce_interval(array: &ArrayRef) -> EngineResult<Vec<Datum>> {
+    let interval = |months: i32, days: i32, micros: i64| Datum::Interval {
+        months,
+        days,
+        micros,
+    };
+    if is_string(array.data_type()) {
+        return (0..array.len())
+            .map(|i| match text_of(array.as_ref(), i) {
+                None => Ok(Datum::Null),
+                Some(text) => super::interval::parse_interval(&text)
+                    .map(|v| interval(v.months, v.days, v.micros)),
+            })
+            .collect();
+    }
+    let target = DataType::Interval(IntervalUnit::MonthDayNano);
+    let source = match array.data_type() {
+        DataType::Duration(_) => cast_with_options(
+            &cast_with_options(
+                array,
+                &DataType::Duration(TimeUnit::Microsecond),
+                &CastOptions::default(),
+            )?,
+            &DataType::Int64,
+            &CastOptions::default(),
+        )?,
+        DataType::Interval(_) => cast_with_options(array, &target, &CastOptions::default())?,
+        other => {
+            return Err(EngineError::Datatype(format!(
+                "column is of type interval but expression is of type {}",
+                oid_type_name(other)
+            )))
+        }
+    };
+    if let Some(micros) = source.as_any().downcast_ref::<Int64Array>() {
+        return Ok((0..micros.len())
+            .map(|i| {
+                if micros.is_null(i) {
+                    Datum::Null
+                } else {
+                    interval(0, 0, micros.value(i))
+                }
+            })
+            .collect());
+    }
+    let values = source
+        .as_any()
+        .downcast_ref::<IntervalMonthDayNanoArray>()
+        .expect("cast produced month-day-nano intervals");
+    Ok((0..values.len())
+        .map(|i| {
+            if values.is_null(i) {
+                Datum::Null
+            } else {
+                let v = values.value(i);
+                interval(v.months, v.days, v.nanoseconds.div_euclid(1000))
+            }
+        })
+        .collect())
 }
 
 fn looks_numeric(text: &str) -> bool {
@@ -276,6 +537,7 @@ fn extract(array: &ArrayRef, sql_type: SqlType) -> Vec<Datum> {
         SqlType::Float4 => take!(Float32Array, Datum::Float4),
         SqlType::Float8 => take!(Float64Array, Datum::Float8),
         SqlType::Numeric { .. } => take!(Decimal128Array, Datum::Numeric),
+        SqlType::Oid => take!(UInt32Array, Datum::Oid),
         SqlType::Date => take!(Date32Array, Datum::Date),
         SqlType::Time => take!(Time64MicrosecondArray, Datum::Time),
         SqlType::Timestamp | SqlType::Timestamptz => {
@@ -287,6 +549,9 @@ fn extract(array: &ArrayRef, sql_type: SqlType) -> Vec<Datum> {
 
 /// Renders a scaled integer with exactly `scale` fractional digits.
 pub fn format_decimal(value: i128, scale: i8, trim: bool) -> String {
+    if let Some(special) = super::datetime::numeric_special_text(value) {
+        return special.into();
+    }
     let negative = value < 0;
     let digits = value.unsigned_abs().to_string();
     let scale = scale.max(0) as usize;
@@ -306,67 +571,6 @@ pub fn format_decimal(value: i128, scale: i8, trim: bool) -> String {
     }
     if negative && text.chars().any(|c| c != '0' && c != '.') {
         text.insert(0, '-');
-    }
-    text
-}
-
-/// PostgreSQL's ISO timestamp; a timestamptz is shown in the session's
-/// zone with its offset (`+05:30`, `-08`, `+00`).
-pub fn format_timestamp(micros: i64, zone: Option<chrono_tz::Tz>) -> String {
-    let seconds = micros.div_euclid(1_000_000);
-    let fraction = micros.rem_euclid(1_000_000);
-    let Some(datetime) = DateTime::from_timestamp(seconds, 0) else {
-        return micros.to_string();
-    };
-    let (local, offset) = match zone {
-        Some(zone) => {
-            let local = datetime.with_timezone(&zone);
-            let offset = local.offset().fix().local_minus_utc();
-            (local.naive_local(), Some(offset))
-        }
-        None => (datetime.naive_utc(), None),
-    };
-    let mut text = local.format("%Y-%m-%d %H:%M:%S").to_string();
-    if fraction != 0 {
-        let digits = format!("{fraction:06}");
-        text.push('.');
-        text.push_str(digits.trim_end_matches('0'));
-    }
-    if let Some(offset) = offset {
-        let sign = if offset < 0 { '-' } else { '+' };
-        let offset = offset.abs();
-        let (hours, minutes, secs) = (offset / 3600, offset / 60 % 60, offset % 60);
-        text.push_str(&format!("{sign}{hours:02}"));
-        if minutes != 0 || secs != 0 {
-            text.push_str(&format!(":{minutes:02}"));
-        }
-        if secs != 0 {
-            text.push_str(&format!(":{secs:02}"));
-        }
-    }
-    text
-}
-
-/// `date` as PostgreSQL prints it (ISO).
-pub fn format_date(days: i64) -> String {
-    NaiveDate::from_ymd_opt(1970, 1, 1)
-        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(days)))
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_else(|| days.to_string())
-}
-
-/// `time` as PostgreSQL prints it: `HH:MM:SS[.ffffff]`, trailing zeros
-/// of the fraction dropped.
-pub fn time_text(micros: i64) -> String {
-    let (seconds, fraction) = (micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000));
-    let mut text = format!(
-        "{:02}:{:02}:{:02}",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    );
-    if fraction != 0 {
-        text.push_str(format!(".{fraction:06}").trim_end_matches('0'));
     }
     text
 }
@@ -461,6 +665,16 @@ fn normalize_text(sql_type: SqlType, text: String) -> EngineResult<String> {
                 .map_err(|_| invalid_text(SqlType::Json, &text))?;
             Ok(text)
         }
+        SqlType::Name => {
+            // PostgreSQL truncates names to NAMEDATALEN - 1 = 63 bytes.
+            let mut end = text.len().min(63);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            Ok(text[..end].to_string())
+        }
+        // `"char"` keeps the first byte; an ASCII character here.
+        SqlType::InternalChar => Ok(text.chars().next().map(String::from).unwrap_or_default()),
         SqlType::Jsonb => {
             let value: serde_json::Value =
                 serde_json::from_str(&text).map_err(|_| invalid_text(SqlType::Json, &text))?;

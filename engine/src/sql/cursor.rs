@@ -121,7 +121,8 @@ impl Session {
         let query = declare
             .for_query
             .ok_or_else(|| EngineError::Syntax("DECLARE CURSOR needs FOR query".into()))?;
-        let (schema, stream) = self.start_query(Statement::Query(query), false).await?;
+        let super::QueryStream { schema, stream, .. } =
+            self.start_query(Statement::Query(query), false).await?;
         let mut cursor = Cursor {
             schema,
             stream: Some(tokio::sync::Mutex::new(stream)),

@@ -5,8 +5,10 @@
 //! length does not fit its type is refused with 22P03, never guessed at.
 
 use super::params::ParamValue;
+use crate::datum::{DATE_INFINITY, DATE_NEG_INFINITY, TIMESTAMP_INFINITY, TIMESTAMP_NEG_INFINITY};
 use crate::error::EngineError;
 use chrono::DateTime;
+use kimberlite_catalog::ArrayElement;
 
 const PG_EPOCH_DAYS: i64 = 10_957;
 const PG_EPOCH_MICROS: i64 = PG_EPOCH_DAYS * 86_400_000_000;
@@ -55,13 +57,16 @@ pub fn decode_param(
         701 => format!("{:?}", f64::from_be_bytes(fixed(bytes, oid)?)),
         1700 => numeric_text(bytes).ok_or_else(|| bad(oid, bytes.len()))?,
         17 => format!("\\x{}", hex::encode(bytes)),
-        1082 => {
-            let days = i32::from_be_bytes(fixed(bytes, oid)?) as i64 + PG_EPOCH_DAYS;
-            DateTime::from_timestamp(days * 86_400, 0)
-                .ok_or_else(|| bad(oid, 4))?
-                .format("%Y-%m-%d")
-                .to_string()
-        }
+        1082 => match i32::from_be_bytes(fixed(bytes, oid)?) {
+            DATE_INFINITY => "infinity".into(),
+            DATE_NEG_INFINITY => "-infinity".into(),
+            days => {
+                let days = i64::from(days) + PG_EPOCH_DAYS;
+                // Through the formatter: years before 1 AD get their BC.
+                DateTime::from_timestamp(days * 86_400, 0).ok_or_else(|| bad(oid, 4))?;
+                super::datetime::format_date(days)
+            }
+        },
         1083 => {
             let micros = i64::from_be_bytes(fixed(bytes, oid)?);
             if !(0..=86_400_000_000).contains(&micros) {
@@ -69,17 +74,30 @@ pub fn decode_param(
             }
             super::convert::time_text(micros)
         }
-        1114 | 1184 => {
-            let micros = i64::from_be_bytes(fixed(bytes, oid)?) + PG_EPOCH_MICROS;
-            let datetime = DateTime::from_timestamp_micros(micros).ok_or_else(|| bad(oid, 8))?;
-            let mut text = datetime
-                .naive_utc()
-                .format("%Y-%m-%d %H:%M:%S%.6f")
-                .to_string();
-            if oid == 1184 {
-                text.push_str("+00");
+        1114 | 1184 => match i64::from_be_bytes(fixed(bytes, oid)?) {
+            TIMESTAMP_INFINITY => "infinity".into(),
+            TIMESTAMP_NEG_INFINITY => "-infinity".into(),
+            micros => {
+                let micros = micros
+                    .checked_add(PG_EPOCH_MICROS)
+                    .ok_or_else(|| bad(oid, 8))?;
+                DateTime::from_timestamp_micros(micros).ok_or_else(|| bad(oid, 8))?;
+                super::datetime::format_timestamp(micros, (oid == 1184).then_some(chrono_tz::UTC))
             }
-            text
+        },
+        18 => match fixed::<1>(bytes, oid)?[0] {
+            0 => String::new(),
+            b if b.is_ascii() => char::from(b).to_string(),
+            _ => return Err(bad(oid, 1)),
+        },
+        26 => u32::from_be_bytes(fixed(bytes, oid)?).to_string(),
+        1186 => {
+            let raw: [u8; 16] = fixed(bytes, oid)?;
+            super::interval::interval_text(super::interval::Interval {
+                micros: i64::from_be_bytes(raw[0..8].try_into().expect("8 bytes")),
+                days: i32::from_be_bytes(raw[8..12].try_into().expect("4 bytes")),
+                months: i32::from_be_bytes(raw[12..16].try_into().expect("4 bytes")),
+            })
         }
         2950 => uuid::Uuid::from_bytes(fixed(bytes, oid)?)
             .hyphenated()
@@ -91,9 +109,63 @@ pub fn decode_param(
             }
             utf8(rest)?
         }
+        oid if ArrayElement::from_array_oid(oid).is_some() => array_text(bytes, oid)?,
         _ => utf8(bytes)?,
     };
     Ok(ParamValue::Text(text))
+}
+
+/// PostgreSQL's binary array (`ndim`, `has_null`, element OID, then per
+/// dimension length and lower bound, then length-prefixed elements) → the
+/// array literal text the text path binds.
+fn array_text(bytes: &[u8], oid: u32) -> Result<String, EngineError> {
+    let element = ArrayElement::from_array_oid(oid).expect("checked by the caller");
+    let int = |at: usize| -> Result<i32, EngineError> {
+        bytes
+            .get(at..at + 4)
+            .map(|b| i32::from_be_bytes(b.try_into().expect("4 bytes")))
+            .ok_or_else(|| bad(oid, bytes.len()))
+    };
+    let ndim = int(0)?;
+    let element_oid = int(8)? as u32;
+    if element_oid != element.sql_type().oid() {
+        return Err(EngineError::Datatype(format!(
+            "wrong element type in binary array: oid {element_oid}"
+        )));
+    }
+    let (count, mut at) = match ndim {
+        0 => (0, 12),
+        1 => (int(12)?, 20),
+        _ => {
+            return Err(EngineError::FeatureNotSupported(
+                "multidimensional arrays".into(),
+            ))
+        }
+    };
+    if count < 0 || count as usize > bytes.len() {
+        return Err(bad(oid, bytes.len()));
+    }
+    let mut items: Vec<Option<String>> = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let len = int(at)?;
+        at += 4;
+        if len < 0 {
+            items.push(None);
+            continue;
+        }
+        let value = bytes
+            .get(at..at + len as usize)
+            .ok_or_else(|| bad(oid, bytes.len()))?;
+        at += len as usize;
+        match decode_param(Some(value), element_oid, true)? {
+            ParamValue::Text(text) => items.push(Some(text)),
+            ParamValue::Null => items.push(None),
+        }
+    }
+    if at != bytes.len() {
+        return Err(bad(oid, bytes.len()));
+    }
+    Ok(super::array::array_text(items))
 }
 
 /// PostgreSQL binary numeric → decimal text.
@@ -172,6 +244,41 @@ mod tests {
             numeric_text(&[0, 1, 0xFF, 0xFF, 0x40, 0, 0, 3, 0, 50]).as_deref(),
             Some("-0.005")
         );
+    }
+
+    #[test]
+    fn binary_arrays_decode_to_literals() {
+        // int4[] {1,NULL}: ndim 1, has_null 1, oid 23, dim 2, lbound 1,
+        // then (length 4, value 1) and (length -1).
+        let mut bytes = Vec::new();
+        for word in [1i32, 1, 23, 2, 1, 4, 1, -1] {
+            bytes.extend_from_slice(&word.to_be_bytes());
+        }
+        assert_eq!(
+            decode_param(Some(&bytes), 1007, true).unwrap(),
+            ParamValue::Text("{1,NULL}".into())
+        );
+        assert_eq!(
+            decode_param(Some(&bytes[..20]), 1007, true)
+                .unwrap_err()
+                .sqlstate(),
+            "22P03"
+        );
+    }
+
+    #[test]
+    fn binary_infinities_and_intervals_decode() {
+        let text = |bytes: &[u8], oid| match decode_param(Some(bytes), oid, true).unwrap() {
+            ParamValue::Text(t) => t,
+            ParamValue::Null => panic!("not null"),
+        };
+        assert_eq!(text(&i64::MAX.to_be_bytes(), 1184), "infinity");
+        assert_eq!(text(&i32::MIN.to_be_bytes(), 1082), "-infinity");
+        let mut interval = Vec::new();
+        interval.extend_from_slice(&3_600_000_000i64.to_be_bytes());
+        interval.extend_from_slice(&2i32.to_be_bytes());
+        interval.extend_from_slice(&14i32.to_be_bytes());
+        assert_eq!(text(&interval, 1186), "1 year 2 mons 2 days 01:00:00");
     }
 
     #[test]

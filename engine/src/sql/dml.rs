@@ -117,6 +117,27 @@ fn datum_text(datum: &Datum, sql_type: SqlType) -> String {
         Datum::Bytes(b) => format!("\\x{}", hex::encode(b)),
         Datum::Date(days) => super::convert::format_date(i64::from(*days)),
         Datum::Time(micros) => super::convert::time_text(*micros),
+        Datum::Oid(v) => v.to_string(),
+        Datum::Interval {
+            months,
+            days,
+            micros,
+        } => super::interval::interval_text(super::interval::Interval {
+            months: *months,
+            days: *days,
+            micros: *micros,
+        }),
+        Datum::Array(items) => {
+            let element = match sql_type {
+                SqlType::Array(element) => element.sql_type(),
+                other => other,
+            };
+            super::array::array_text(
+                items
+                    .iter()
+                    .map(|item| (!item.is_null()).then(|| datum_text(item, element))),
+            )
+        }
         Datum::Timestamp(micros) => super::convert::format_timestamp(
             *micros,
             (sql_type == SqlType::Timestamptz).then_some(chrono_tz::UTC),

@@ -16,21 +16,26 @@
 //! multi-statement simple query share one implicit block, as in PostgreSQL. A failed statement inside an
 //! explicit transaction puts it in the aborted state (25P02 until ROLLBACK).
 
+pub mod array;
 mod audit;
 pub mod classify;
 mod commands;
 pub mod convert;
 pub mod copy;
 mod cursor;
+pub mod datetime;
 mod ddl;
 pub mod deadline;
 pub mod decode;
 mod dml;
+pub mod interval;
+mod literals;
 pub mod naming;
 mod overflow;
 pub mod params;
 pub mod provider;
 mod settings;
+pub mod sleep;
 pub mod stats;
 pub mod txn;
 pub mod types;
@@ -79,6 +84,10 @@ pub enum Outcome {
     Rows {
         schema: SchemaRef,
         stream: SendableRecordBatchStream,
+        /// The plan only computes constants (`SELECT 1/0`): PostgreSQL
+        /// evaluates those while planning, so an error in them comes
+        /// without RowDescription; any other query's error comes after it.
+        constant: bool,
     },
     /// Rows already computed (RETURNING, SHOW) and the command tag.
     Batches {
@@ -108,6 +117,26 @@ impl std::fmt::Debug for Outcome {
             Outcome::CopyIn { columns, .. } => write!(f, "CopyIn({columns})"),
             Outcome::CopyOut { .. } => f.write_str("CopyOut"),
         }
+    }
+}
+
+/// A started query: its columns, its rows as they are produced, and whether
+/// it only computes constants (see [`Outcome::Rows`]).
+pub(crate) struct QueryStream {
+    pub schema: SchemaRef,
+    pub stream: SendableRecordBatchStream,
+    pub constant: bool,
+}
+
+/// A projection of non-volatile expressions over no table: what
+/// PostgreSQL's planner folds before execution starts.
+fn is_constant_plan(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::Projection(projection) => {
+            matches!(projection.input.as_ref(), LogicalPlan::EmptyRelation(_))
+                && !projection.expr.iter().any(|e| e.is_volatile())
+        }
+        _ => false,
     }
 }
 
@@ -238,7 +267,10 @@ impl Session {
         let config = SessionConfig::new()
             .with_default_catalog_and_schema(DEFAULT_DATABASE, DEFAULT_SCHEMA)
             .with_create_default_catalog_and_schema(false)
-            .with_information_schema(false);
+            .with_information_schema(false)
+            // `::timestamptz` casts carry a zone (UTC, as stored), so they
+            // are described as timestamptz, not timestamp.
+            .set_str("datafusion.execution.time_zone", types::UTC);
         let ctx = SessionContext::new_with_config_rt(config, engine.session_runtime());
         let scope: ScopeSlot = Default::default();
         ctx.register_catalog(
@@ -513,8 +545,12 @@ impl Session {
         self.check_writable(&statement)?;
         match statement {
             Statement::Query(_) | Statement::Explain { .. } => {
-                let (schema, stream) = self.run_query(statement).await?;
-                Ok(Outcome::Rows { schema, stream })
+                let query = self.run_query(statement).await?;
+                Ok(Outcome::Rows {
+                    schema: query.schema,
+                    stream: query.stream,
+                    constant: query.constant,
+                })
             }
             Statement::Insert(insert) => dml::insert(self, insert).await,
             Statement::Update(update) => dml::update(self, update).await,
@@ -601,7 +637,8 @@ impl Session {
     }
 
     /// Plans a query statement (no execution).
-    async fn plan(&self, statement: Statement) -> EngineResult<LogicalPlan> {
+    async fn plan(&self, mut statement: Statement) -> EngineResult<LogicalPlan> {
+        literals::type_integer_literals(&mut statement);
         let state = self.ctx.state();
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(statement)))
@@ -617,10 +654,7 @@ impl Session {
 
     /// Plans and starts a query in the current scope; its stream stops at
     /// the statement's timeout or cancel.
-    async fn run_query(
-        &self,
-        statement: Statement,
-    ) -> EngineResult<(SchemaRef, SendableRecordBatchStream)> {
+    async fn run_query(&self, statement: Statement) -> EngineResult<QueryStream> {
         self.start_query(statement, true).await
     }
 
@@ -630,10 +664,11 @@ impl Session {
         &self,
         statement: Statement,
         interruptible: bool,
-    ) -> EngineResult<(SchemaRef, SendableRecordBatchStream)> {
+    ) -> EngineResult<QueryStream> {
         self.set_scope(None);
         let names = naming::column_names(&statement);
         let plan = self.plan(statement).await?;
+        let constant = is_constant_plan(&plan);
         let frame = self.ctx.execute_logical_plan(plan).await?;
         let schema = naming::rename(
             &Arc::new(frame.schema().as_arrow().clone()),
@@ -675,7 +710,11 @@ impl Session {
         });
         let stream: SendableRecordBatchStream =
             Box::pin(RecordBatchStreamAdapter::new(schema.clone(), counted));
-        Ok((schema, stream))
+        Ok(QueryStream {
+            schema,
+            stream,
+            constant,
+        })
     }
 
     /// Plans and fully runs a query built by us (DML sources).
@@ -768,6 +807,7 @@ fn register_functions(ctx: &SessionContext, user: &str, database: &str) {
     constant("current_schema", DEFAULT_SCHEMA.to_string());
     constant("current_user", user.to_string());
     constant("session_user", user.to_string());
+    ctx.register_udf(sleep::pg_sleep());
     // Planned like any function (so Describe works); run only as the bare
     // statement `SELECT kimberlite_rotate_keys()`, which the session
     // intercepts before DataFusion executes anything.

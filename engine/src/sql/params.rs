@@ -12,12 +12,12 @@
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
-use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions, visit_expressions_mut, AssignmentTarget, Expr, FromTable, SetExpr,
-    Statement, TableObject, Value,
+    visit_expressions, visit_expressions_mut, Array, AssignmentTarget, Expr, FromTable, Interval,
+    SetExpr, Statement, TableObject, Value,
 };
-use kimberlite_catalog::SqlType;
+use kimberlite_catalog::{ArrayElement, SqlType};
 
 use super::convert::parse_bytea;
 use super::dml::{quote, returning_rows};
@@ -93,7 +93,7 @@ pub fn oid_for_arrow(data_type: &DataType) -> u32 {
         DataType::Timestamp(_, None) => 1114,
         DataType::Timestamp(_, Some(_)) => 1184,
         DataType::Time32(_) | DataType::Time64(_) => 1083,
-        DataType::Interval(_) | DataType::Duration(TimeUnit::Microsecond) => 1186,
+        DataType::Interval(_) | DataType::Duration(_) => 1186,
         DataType::List(inner) | DataType::LargeList(inner) => {
             match oid_for_arrow(inner.data_type()) {
                 16 => 1000,
@@ -114,17 +114,48 @@ fn literal(oid: u32, value: &ParamValue) -> EngineResult<Expr> {
     let ParamValue::Text(text) = value else {
         return Ok(Expr::Value(Value::Null.into()));
     };
+    if let Some(element) = ArrayElement::from_array_oid(oid) {
+        // `ARRAY[…]` of typed element literals: DataFusion plans it as a
+        // list, so `= ANY($1)` and inserts into array columns both work.
+        let element_oid = element.sql_type().oid();
+        let elem = super::array::parse_array_literal(text)?
+            .into_iter()
+            .map(|item| {
+                literal(
+                    element_oid,
+                    &item.map(ParamValue::Text).unwrap_or(ParamValue::Null),
+                )
+            })
+            .collect::<EngineResult<Vec<_>>>()?;
+        return Ok(Expr::Array(Array { elem, named: true }));
+    }
+    if oid == 1186 {
+        let value = super::interval::parse_interval(text)?;
+        // A spelling Arrow's interval parser reads exactly.
+        let canonical = format!(
+            "{} mons {} days {} microseconds",
+            value.months, value.days, value.micros
+        );
+        return Ok(Expr::Interval(Interval {
+            value: Box::new(Expr::Value(Value::SingleQuotedString(canonical).into())),
+            leading_field: None,
+            leading_precision: None,
+            last_field: None,
+            fractional_seconds_precision: None,
+        }));
+    }
     let invalid = |type_name: &str| {
         EngineError::InvalidTextRepresentation(format!(
             "invalid input syntax for type {type_name}: \"{text}\""
         ))
     };
     let value = match oid {
-        20 | 21 | 23 => {
+        20 | 21 | 23 | 26 => {
             text.trim().parse::<i64>().map_err(|_| {
                 invalid(match oid {
                     20 => "bigint",
                     21 => "smallint",
+                    26 => "oid",
                     _ => "integer",
                 })
             })?;

@@ -145,11 +145,14 @@ impl Txn {
 
 /// Roughly what a row costs in memory and in the log.
 fn row_bytes(row: &Row) -> usize {
-    row.iter()
-        .map(|datum| match datum {
-            crate::datum::Datum::Text(text) => 8 + text.len(),
-            crate::datum::Datum::Bytes(bytes) => 8 + bytes.len(),
-            _ => 16,
-        })
-        .sum()
+    row.iter().map(datum_bytes).sum()
+}
+
+fn datum_bytes(datum: &crate::datum::Datum) -> usize {
+    match datum {
+        crate::datum::Datum::Text(text) => 8 + text.len(),
+        crate::datum::Datum::Bytes(bytes) => 8 + bytes.len(),
+        crate::datum::Datum::Array(items) => 8 + items.iter().map(datum_bytes).sum::<usize>(),
+        _ => 16,
+    }
 }

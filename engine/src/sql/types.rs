@@ -8,11 +8,11 @@
 
 use std::collections::HashMap;
 
-use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
 use datafusion::sql::sqlparser::ast::{
-    CharacterLength, DataType as AstType, ExactNumberInfo, TimezoneInfo,
+    ArrayElemTypeDef, CharacterLength, DataType as AstType, ExactNumberInfo, TimezoneInfo,
 };
-use kimberlite_catalog::{SqlType, TableDef};
+use kimberlite_catalog::{ArrayElement, SqlType, TableDef};
 
 use crate::error::{EngineError, EngineResult};
 
@@ -57,12 +57,55 @@ pub fn sql_type_from_ast(ast: &AstType) -> EngineResult<SqlType> {
         AstType::Uuid => SqlType::Uuid,
         AstType::JSON => SqlType::Json,
         AstType::JSONB => SqlType::Jsonb,
+        AstType::Interval { .. } => SqlType::Interval,
+        AstType::Array(
+            ArrayElemTypeDef::SquareBracket(element, _) | ArrayElemTypeDef::AngleBracket(element),
+        ) => {
+            let element = sql_type_from_ast(element)?;
+            if let SqlType::Array(_) = element {
+                return Err(EngineError::FeatureNotSupported(
+                    "multidimensional arrays".into(),
+                ));
+            }
+            // varchar(n)[] and friends are stored as text[]: the element
+            // rules of text apply.
+            let element = match element {
+                SqlType::Varchar(_) | SqlType::Char(_) | SqlType::Name => SqlType::Text,
+                other => other,
+            };
+            SqlType::Array(ArrayElement::of(element).ok_or_else(|| {
+                EngineError::FeatureNotSupported(format!("arrays of {}", element.pg_name()))
+            })?)
+        }
         AstType::Custom(name, modifiers) if modifiers.is_empty() => {
-            match name.to_string().to_lowercase().as_str() {
+            // `"char"` keeps its quotes: unquoted `char` is character(1).
+            let quoted = name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| i.quote_style.is_some());
+            match name.to_string().to_lowercase().trim_matches('"') {
+                "char" if quoted => SqlType::InternalChar,
                 "timestamptz" => SqlType::Timestamptz,
                 "bpchar" => SqlType::Char(1),
                 "int" | "int4" => SqlType::Int4,
                 "string" => SqlType::Text,
+                "oid" => SqlType::Oid,
+                "name" => SqlType::Name,
+                "interval" => SqlType::Interval,
+                array if array.starts_with('_') => {
+                    let element = match &array[1..] {
+                        "bool" => ArrayElement::Bool,
+                        "int2" => ArrayElement::Int2,
+                        "int4" => ArrayElement::Int4,
+                        "int8" => ArrayElement::Int8,
+                        "float8" => ArrayElement::Float8,
+                        "text" | "varchar" => ArrayElement::Text,
+                        "uuid" => ArrayElement::Uuid,
+                        _ => return Err(unsupported()),
+                    };
+                    SqlType::Array(element)
+                }
                 _ => return Err(unsupported()),
             }
         }
@@ -129,8 +172,16 @@ pub fn arrow_type(sql_type: SqlType) -> DataType {
         | SqlType::Char(_)
         | SqlType::Uuid
         | SqlType::Json
-        | SqlType::Jsonb => DataType::Utf8,
+        | SqlType::Jsonb
+        | SqlType::Name
+        | SqlType::InternalChar => DataType::Utf8,
         SqlType::Bytea => DataType::Binary,
+        SqlType::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
+        SqlType::Oid => DataType::UInt32,
+        SqlType::Array(element) => DataType::List(std::sync::Arc::new(Field::new_list_field(
+            arrow_type(element.sql_type()),
+            true,
+        ))),
         SqlType::Date => DataType::Date32,
         SqlType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
         SqlType::Timestamptz => DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),

@@ -108,7 +108,8 @@ pub(super) async fn start(session: &mut Session, statement: Statement) -> Engine
                     "syntax error at or near \"(\": COPY FROM needs a table".into(),
                 ));
             }
-            let (schema, stream) = session.run_query(Statement::Query(query)).await?;
+            let super::QueryStream { schema, stream, .. } =
+                session.run_query(Statement::Query(query)).await?;
             let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
             let options = read_options(&options, &legacy_options, &names, true)?;
             Ok(Outcome::CopyOut {
@@ -172,7 +173,7 @@ async fn copy_out_table(
     let statement = statements
         .pop()
         .ok_or_else(|| EngineError::Internal("COPY's query did not parse".into()))?;
-    let (schema, stream) = session.run_query(statement).await?;
+    let super::QueryStream { schema, stream, .. } = session.run_query(statement).await?;
     Ok(Outcome::CopyOut {
         schema,
         stream,
