@@ -72,7 +72,7 @@ pub fn parse_array_literal(text: &str) -> EngineResult<Vec<Option<String>>> {
             }
             Some('{') => {
                 return Err(EngineError::FeatureNotSupported(
-                    "multidimensional arrays".into(),
+                    "multidimensional arrays are not supported".into(),
                 ))
             }
             _ => {

@@ -138,7 +138,7 @@ fn array_text(bytes: &[u8], oid: u32) -> Result<String, EngineError> {
         1 => (int(12)?, 20),
         _ => {
             return Err(EngineError::FeatureNotSupported(
-                "multidimensional arrays".into(),
+                "multidimensional arrays are not supported".into(),
             ))
         }
     };

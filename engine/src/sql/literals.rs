@@ -11,8 +11,8 @@
 //! wants them as plain literals: `ORDER BY 1` and `GROUP BY 1` (ordinals),
 //! `LIMIT`/`OFFSET`/`FETCH`, window frame offsets, `INTERVAL 1 DAY`, and the
 //! arguments of table functions such as `generate_series(1, 10)`. Those are
-//! marked first (sqlparser's `long` flag on the number, which DataFusion
-//! ignores) and left alone.
+//! marked first (sqlparser's `long` flag on the number, cleared again before
+//! the statement leaves) and left alone.
 
 use std::ops::ControlFlow;
 
@@ -26,6 +26,16 @@ use datafusion::sql::sqlparser::ast::{
 /// types.
 pub fn type_integer_literals(statement: &mut Statement) {
     let _ = statement.visit(&mut LiteralTyper);
+    // The marks are ours alone: DataFusion reads `long` in places (window
+    // frames want `Number(_, false)`), so every number leaves as written.
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Value(v) = expr {
+            if let Value::Number(_, long) = &mut v.value {
+                *long = false;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 struct LiteralTyper;
@@ -210,9 +220,13 @@ mod tests {
             typed("SELECT a, 1 FROM t GROUP BY 1, 2 ORDER BY 2 DESC, a + 1 LIMIT 5 OFFSET 10");
         assert_eq!(
             text,
-            "SELECT a, CAST(1 AS INT4) FROM t GROUP BY 1L, 2L ORDER BY 2L DESC, a + CAST(1 AS INT4) LIMIT 5L OFFSET 10L"
+            "SELECT a, CAST(1 AS INT4) FROM t GROUP BY 1, 2 ORDER BY 2 DESC, a + CAST(1 AS INT4) LIMIT 5 OFFSET 10"
         );
-        assert!(typed("SELECT * FROM generate_series(1, 3)").ends_with("generate_series(1L, 3L)"));
+        assert!(typed("SELECT * FROM generate_series(1, 3)").ends_with("generate_series(1, 3)"));
+        assert!(
+            !typed("SELECT sum(a) OVER (ROWS BETWEEN 1 PRECEDING AND 2 FOLLOWING) FROM t")
+                .contains("CAST")
+        );
         assert!(!typed("SELECT now() - INTERVAL 1 DAY").contains("CAST"));
     }
 }

@@ -244,6 +244,7 @@ pub async fn describe(session: &mut Session, statement: &Statement) -> EngineRes
                     known.insert(n, oid_for_arrow(&t));
                 }
             }
+            infer_any_arrays(session, statement, &mut known).await;
             let names = super::naming::column_names(statement);
             let schema = super::naming::rename(
                 &std::sync::Arc::new(plan.schema().as_arrow().clone()),
@@ -378,6 +379,56 @@ pub async fn describe(session: &mut Session, statement: &Statement) -> EngineRes
         params: (1..=count).map(|n| known.get(&n).copied()).collect(),
         fields,
     })
+}
+
+/// `x = ANY($1)`: DataFusion does not infer `$1`, PostgreSQL makes it an
+/// array of `x`'s type. Planning the statement with `x = $1` instead tells
+/// us that type.
+async fn infer_any_arrays(
+    session: &Session,
+    statement: &Statement,
+    known: &mut BTreeMap<usize, u32>,
+) {
+    let mut arrays = Vec::new();
+    let mut comparison = statement.clone();
+    let _ = visit_expressions_mut(&mut comparison, |expr| {
+        if let Expr::AnyOp {
+            left,
+            compare_op,
+            right,
+            ..
+        }
+        | Expr::AllOp {
+            left,
+            compare_op,
+            right,
+        } = expr
+        {
+            if let Some(n) = direct_placeholder(right).filter(|n| !known.contains_key(n)) {
+                arrays.push(n);
+                *expr = Expr::BinaryOp {
+                    left: left.clone(),
+                    op: compare_op.clone(),
+                    right: right.clone(),
+                };
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    if arrays.is_empty() {
+        return;
+    }
+    let Ok(plan) = session.plan(comparison).await else {
+        return;
+    };
+    for (name, data_type) in plan.get_parameter_types().unwrap_or_default() {
+        if let (Some(n), Some(t)) = (placeholder_index(&name), data_type) {
+            if arrays.contains(&n) {
+                let list = DataType::List(std::sync::Arc::new(Field::new_list_field(t, true)));
+                known.insert(n, oid_for_arrow(&list));
+            }
+        }
+    }
 }
 
 async fn infer_from_target(

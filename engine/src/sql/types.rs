@@ -64,7 +64,7 @@ pub fn sql_type_from_ast(ast: &AstType) -> EngineResult<SqlType> {
             let element = sql_type_from_ast(element)?;
             if let SqlType::Array(_) = element {
                 return Err(EngineError::FeatureNotSupported(
-                    "multidimensional arrays".into(),
+                    "multidimensional arrays are not supported".into(),
                 ));
             }
             // varchar(n)[] and friends are stored as text[]: the element

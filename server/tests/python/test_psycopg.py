@@ -260,3 +260,88 @@ def test_binary_copy_round_trips_every_type(server):
             copy.set_types(types)
             rows = list(copy.rows())
         assert rows == [ROW, tuple([2] + [None] * 17)]
+
+
+NEW_TYPES = """CREATE TABLE py_kinds (id integer PRIMARY KEY, iv interval, ia integer[],
+    ta text[], fa float8[], ba boolean[], ua uuid[], la bigint[], o oid, nm name,
+    ch "char", n numeric)"""
+
+KINDS_ROW = (
+    1,
+    datetime.timedelta(days=-3, hours=4, microseconds=500_000),
+    [1, None, -3],
+    ["a b", None, 'say "hi"', "", "NULL"],
+    [1.5, float("-inf")],
+    [True, False],
+    [uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")],
+    [9_000_000_000],
+    4_294_967_295,
+    "kimberlite",
+    "k",
+    decimal.Decimal("-12.5"),
+)
+
+
+def test_new_types_round_trip_with_text_and_binary_parameters(server):
+    with psycopg.connect(server["dsn"], autocommit=True) as conn:
+        conn.execute(NEW_TYPES)
+        for row_id, binary in ((1, False), (2, True)):
+            params = (row_id,) + KINDS_ROW[1:]
+            conn.cursor(binary=binary).execute(
+                "INSERT INTO py_kinds VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", params
+            )
+        conn.execute("INSERT INTO py_kinds (id, n) VALUES (3, %s)", (decimal.Decimal("NaN"),))
+        for binary in (False, True):
+            cur = conn.cursor(binary=binary)
+            for row_id in (1, 2):
+                got = cur.execute("SELECT * FROM py_kinds WHERE id = %s", (row_id,)).fetchone()
+                assert got == (row_id,) + KINDS_ROW[1:], f"binary={binary}: {got}"
+            nan = cur.execute("SELECT n FROM py_kinds WHERE id = 3").fetchone()[0]
+            assert nan.is_nan(), f"binary={binary}: {nan}"
+            ids = cur.execute(
+                "SELECT id FROM py_kinds WHERE id = ANY(%s) ORDER BY id", ([1, 3],)
+            ).fetchall()
+            assert ids == [(1,), (3,)]
+        # Every new type through COPY, both ways.
+        with conn.cursor().copy("COPY py_kinds TO STDOUT") as copy:
+            text = b"".join(bytes(chunk) for chunk in copy)
+        conn.execute(NEW_TYPES.replace("py_kinds", "py_kinds_copy"))
+        with conn.cursor().copy("COPY py_kinds_copy FROM STDIN") as copy:
+            copy.write(text)
+        same = conn.execute(
+            "SELECT count(*) FROM py_kinds_copy c JOIN py_kinds k ON c.id = k.id"
+        ).fetchone()
+        assert same == (3,)
+        again = conn.execute("SELECT * FROM py_kinds_copy WHERE id = 1").fetchone()
+        assert again == KINDS_ROW
+
+
+def test_asyncpg_binary_parameters_of_the_new_types(server):
+    import asyncio
+
+    import asyncpg
+
+    async def main():
+        conn = await asyncpg.connect(server["dsn"].replace("postgres://", "postgresql://"))
+        try:
+            # asyncpg prepares everything and sends binary parameters. It
+            # decodes text[] itself; other arrays it looks up in pg_type,
+            # which needs the catalog issue's pg_catalog.
+            await conn.execute(
+                """CREATE TABLE apg_kinds (id integer PRIMARY KEY, iv interval, ta text[],
+                   o oid, nm name, ch "char", n numeric)"""
+            )
+            values = (1, KINDS_ROW[1], KINDS_ROW[3], KINDS_ROW[8], KINDS_ROW[9], b"k",
+                      decimal.Decimal("-12.5"))
+            await conn.execute("INSERT INTO apg_kinds VALUES ($1,$2,$3,$4,$5,$6,$7)", *values)
+            await conn.execute(
+                "INSERT INTO apg_kinds (id, n) VALUES ($1, $2)", 2, decimal.Decimal("NaN")
+            )
+            row = await conn.fetchrow("SELECT * FROM apg_kinds WHERE id = $1", 1)
+            assert tuple(row) == values
+            nan = await conn.fetchval("SELECT n FROM apg_kinds WHERE id = 2")
+            assert nan.is_nan()
+        finally:
+            await conn.close()
+
+    asyncio.run(main())
