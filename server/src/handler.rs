@@ -270,6 +270,13 @@ fn respond(
             batches,
             tag,
         } => {
+            let binary_cursor = schema
+                .metadata()
+                .contains_key(kimberlite_engine::sql::cursor::BINARY_RESULT);
+            let format = match format {
+                None if binary_cursor => Some(&Format::UnifiedBinary),
+                format => format,
+            };
             let infos = Arc::new(field_infos(
                 schema
                     .fields()

@@ -32,6 +32,10 @@ use crate::error::{EngineError, EngineResult};
 /// The marker `into` name that turns a parsed FETCH into a MOVE.
 const MOVE_MARKER: &str = "kimberlite move";
 
+/// Schema metadata key of results that a `BINARY` cursor returns: the
+/// simple query protocol sends them in binary format.
+pub const BINARY_RESULT: &str = "kimberlite.binary_result";
+
 /// An open cursor.
 pub struct Cursor {
     schema: SchemaRef,
@@ -98,11 +102,6 @@ impl Session {
             [name] => ident_name(name),
             _ => return Err(EngineError::Syntax("DECLARE needs one cursor name".into())),
         };
-        if declare.binary == Some(true) {
-            return Err(EngineError::FeatureNotSupported(
-                "BINARY cursors are not supported yet; fetch through the extended protocol for binary rows".into(),
-            ));
-        }
         if declare.scroll == Some(true) {
             return Err(EngineError::FeatureNotSupported(
                 "SCROLL cursors are not supported yet; cursors scan forward only".into(),
@@ -123,6 +122,16 @@ impl Session {
             .ok_or_else(|| EngineError::Syntax("DECLARE CURSOR needs FOR query".into()))?;
         let super::QueryStream { schema, stream, .. } =
             self.start_query(Statement::Query(query), false).await?;
+        // A BINARY cursor's rows go out in binary through the simple query
+        // protocol; the extended protocol's Bind formats override it, as in
+        // PostgreSQL.
+        let schema = if declare.binary == Some(true) {
+            let mut metadata = schema.metadata().clone();
+            metadata.insert(BINARY_RESULT.to_string(), "true".to_string());
+            std::sync::Arc::new(schema.as_ref().clone().with_metadata(metadata))
+        } else {
+            schema
+        };
         let mut cursor = Cursor {
             schema,
             stream: Some(tokio::sync::Mutex::new(stream)),

@@ -22,7 +22,7 @@ pub mod classify;
 mod commands;
 pub mod convert;
 pub mod copy;
-mod cursor;
+pub mod cursor;
 pub mod datetime;
 mod ddl;
 pub mod deadline;
