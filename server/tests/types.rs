@@ -407,3 +407,79 @@ async fn integer_literals_are_int4_unless_they_need_int8() {
     .await;
     assert_eq!(scanned, vec![vec![s("1")]]);
 }
+
+#[tokio::test]
+async fn timestamptz_text_is_read_in_the_session_time_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::dev(dir.path());
+    let client = server.connect().await;
+    // Expected values are what PostgreSQL 15 printed for the same script.
+    client
+        .batch_execute(
+            "SET TimeZone = 'Europe/Paris';
+             CREATE TABLE zt (id int PRIMARY KEY, at timestamptz);
+             INSERT INTO zt VALUES (1, '2024-01-15 12:00'), (2, '2024-07-15 12:00'),
+               (3, '2024-01-15 12:00+00'), (4, '2024-03-31 02:30'), (5, '2024-01-16 00:30')",
+        )
+        .await
+        .unwrap();
+    let sink = client.copy_in("COPY zt FROM STDIN").await.unwrap();
+    futures::pin_mut!(sink);
+    futures::SinkExt::send(
+        &mut sink,
+        bytes::Bytes::from_static(b"6\t2024-10-27 02:30\n"),
+    )
+    .await
+    .unwrap();
+    sink.finish().await.unwrap();
+    let paris = text_rows(&client, "SELECT id, at FROM zt ORDER BY id").await;
+    let at: Vec<Option<String>> = paris.iter().map(|r| r[1].clone()).collect();
+    assert_eq!(
+        at,
+        vec![
+            s("2024-01-15 12:00:00+01"),
+            s("2024-07-15 12:00:00+02"),
+            s("2024-01-15 13:00:00+01"),
+            s("2024-03-31 03:30:00+02"),
+            s("2024-01-16 00:30:00+01"),
+            s("2024-10-27 02:30:00+01"),
+        ]
+    );
+    // Literals in queries are read the same way; days are cut in the zone.
+    assert_eq!(
+        text_rows(&client, "SELECT id FROM zt WHERE at = '2024-01-15 12:00'").await,
+        vec![vec![s("1")]]
+    );
+    assert_eq!(
+        text_rows(&client, "SELECT date_trunc('day', at) FROM zt WHERE id = 5").await,
+        vec![vec![s("2024-01-16 00:00:00+01")]]
+    );
+    assert_eq!(
+        text_rows(
+            &client,
+            "SELECT 'infinity'::timestamp, '0044-03-15 BC'::date, '1 day 02:00'::interval, 'NaN'::numeric"
+        )
+        .await,
+        vec![vec![
+            s("infinity"),
+            s("0044-03-15 BC"),
+            s("1 day 02:00:00"),
+            s("NaN")
+        ]]
+    );
+    server.kill9();
+    let server = TestServer::dev(dir.path());
+    let client = server.connect().await;
+    let utc = text_rows(&client, "SELECT at FROM zt ORDER BY id").await;
+    assert_eq!(
+        utc.into_iter().map(|r| r[0].clone()).collect::<Vec<_>>(),
+        vec![
+            s("2024-01-15 11:00:00+00"),
+            s("2024-07-15 10:00:00+00"),
+            s("2024-01-15 12:00:00+00"),
+            s("2024-03-31 01:30:00+00"),
+            s("2024-01-15 23:30:00+00"),
+            s("2024-10-27 01:30:00+00"),
+        ]
+    );
+}

@@ -43,7 +43,25 @@ pub fn rows_to_batch(
 ) -> EngineResult<RecordBatch> {
     let mut arrays: Vec<ArrayRef> = columns
         .iter()
-        .map(|&c| column_array(types[c], c, rows))
+        .enumerate()
+        .map(|(i, &c)| {
+            let array = column_array(types[c], c, rows);
+            // Timestamptz arrays carry the zone label of the schema they
+            // are read through (the session's TimeZone).
+            match (array.data_type(), schema.field(i).data_type()) {
+                (DataType::Timestamp(_, built), DataType::Timestamp(_, Some(wanted)))
+                    if built.as_deref() != Some(wanted.as_ref()) =>
+                {
+                    let timestamps = array
+                        .as_any()
+                        .downcast_ref::<TimestampMicrosecondArray>()
+                        .expect("timestamptz columns are microseconds")
+                        .clone();
+                    Arc::new(timestamps.with_timezone(wanted.clone())) as ArrayRef
+                }
+                _ => array,
+            }
+        })
         .collect();
     arrays.extend(extra);
     let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
@@ -198,14 +216,16 @@ fn invalid_text(sql_type: SqlType, value: &str) -> EngineError {
 }
 
 /// Coerces `array` (any Arrow type) to values of `sql_type`, one per row.
-pub fn coerce_column(array: &ArrayRef, sql_type: SqlType) -> EngineResult<Vec<Datum>> {
+/// Zone-less timestamptz text is read in `zone` (an Arrow zone label, the
+/// session's TimeZone).
+pub fn coerce_column(array: &ArrayRef, sql_type: SqlType, zone: &str) -> EngineResult<Vec<Datum>> {
     let len = array.len();
     // A NullArray reports no nulls through `is_null`; every value is NULL.
     if *array.data_type() == DataType::Null {
         return Ok(vec![Datum::Null; len]);
     }
     match sql_type {
-        SqlType::Array(element) => coerce_array(array, element),
+        SqlType::Array(element) => coerce_array(array, element, zone),
         SqlType::Interval => coerce_interval(array),
         SqlType::Text
         | SqlType::Varchar(_)
@@ -241,7 +261,12 @@ pub fn coerce_column(array: &ArrayRef, sql_type: SqlType) -> EngineResult<Vec<Da
             })
             .collect(),
         _ => {
-            let target = arrow_type(sql_type);
+            let target = match sql_type {
+                SqlType::Timestamptz => {
+                    DataType::Timestamp(TimeUnit::Microsecond, Some(zone.into()))
+                }
+                other => arrow_type(other),
+            };
             let options = CastOptions {
                 safe: false,
                 ..Default::default()
@@ -258,7 +283,7 @@ pub fn coerce_column(array: &ArrayRef, sql_type: SqlType) -> EngineResult<Vec<Da
                     .collect();
             }
             if source_is_string {
-                if let Some(values) = coerce_specials(array, sql_type)? {
+                if let Some(values) = coerce_specials(array, sql_type, zone)? {
                     return Ok(values);
                 }
             }
@@ -326,7 +351,11 @@ fn invalid_datetime(sql_type: SqlType, value: &str) -> EngineError {
 /// Text with spellings Arrow's cast cannot read (`infinity`, `NaN`,
 /// `… BC`): coerced row by row, the rest through the ordinary cast.
 /// `None` when the column has none of them.
-fn coerce_specials(array: &ArrayRef, sql_type: SqlType) -> EngineResult<Option<Vec<Datum>>> {
+fn coerce_specials(
+    array: &ArrayRef,
+    sql_type: SqlType,
+    zone: &str,
+) -> EngineResult<Option<Vec<Datum>>> {
     if !matches!(
         sql_type,
         SqlType::Numeric { .. } | SqlType::Date | SqlType::Timestamp | SqlType::Timestamptz
@@ -340,7 +369,7 @@ fn coerce_specials(array: &ArrayRef, sql_type: SqlType) -> EngineResult<Option<V
         .iter()
         .map(|text| match text {
             None => Ok(None),
-            Some(text) => match super::datetime::special_value(sql_type, text) {
+            Some(text) => match super::datetime::special_value(sql_type, text, zone) {
                 None => Ok(None),
                 // A numeric with a declared precision has no room for
                 // infinity (PostgreSQL: 22003); NaN it can hold.
@@ -376,7 +405,7 @@ fn coerce_specials(array: &ArrayRef, sql_type: SqlType) -> EngineResult<Option<V
             }
         },
     )));
-    let mut values = coerce_column(&rest, sql_type)?;
+    let mut values = coerce_column(&rest, sql_type, zone)?;
     for (value, special) in values.iter_mut().zip(specials) {
         if let Some(datum) = special {
             *value = datum;
@@ -387,7 +416,7 @@ fn coerce_specials(array: &ArrayRef, sql_type: SqlType) -> EngineResult<Option<V
 
 /// Arrays from DataFusion lists (`ARRAY[…]`, `array_agg`) or from literal
 /// text (`'{1,2,NULL}'`); each element gets its type's input rules.
-fn coerce_array(array: &ArrayRef, element: ArrayElement) -> EngineResult<Vec<Datum>> {
+fn coerce_array(array: &ArrayRef, element: ArrayElement, zone: &str) -> EngineResult<Vec<Datum>> {
     let element_type = element.sql_type();
     let wrap = |values: Vec<Datum>| Datum::Array(values);
     if let Some(list) = array.as_any().downcast_ref::<ListArray>() {
@@ -396,7 +425,7 @@ fn coerce_array(array: &ArrayRef, element: ArrayElement) -> EngineResult<Vec<Dat
                 if list.is_null(i) {
                     Ok(Datum::Null)
                 } else {
-                    coerce_column(&list.value(i), element_type).map(wrap)
+                    coerce_column(&list.value(i), element_type, zone).map(wrap)
                 }
             })
             .collect();
@@ -407,7 +436,7 @@ fn coerce_array(array: &ArrayRef, element: ArrayElement) -> EngineResult<Vec<Dat
                 if list.is_null(i) {
                     Ok(Datum::Null)
                 } else {
-                    coerce_column(&list.value(i), element_type).map(wrap)
+                    coerce_column(&list.value(i), element_type, zone).map(wrap)
                 }
             })
             .collect();
@@ -425,7 +454,7 @@ fn coerce_array(array: &ArrayRef, element: ArrayElement) -> EngineResult<Vec<Dat
             Some(text) => {
                 let items = super::array::parse_array_literal(&text)?;
                 let items: ArrayRef = Arc::new(StringArray::from(items));
-                coerce_column(&items, element_type).map(wrap)
+                coerce_column(&items, element_type, zone).map(wrap)
             }
         })
         .collect()
@@ -716,7 +745,7 @@ mod tests {
     #[test]
     fn text_to_integer_errors_like_postgresql() {
         let array: ArrayRef = Arc::new(StringArray::from(vec!["12", "abc"]));
-        let error = coerce_column(&array, SqlType::Int4).unwrap_err();
+        let error = coerce_column(&array, SqlType::Int4, UTC).unwrap_err();
         assert_eq!(error.sqlstate(), "22P02");
         assert_eq!(
             error.to_string(),
@@ -727,7 +756,7 @@ mod tests {
     #[test]
     fn narrowing_overflow_is_out_of_range() {
         let array: ArrayRef = Arc::new(Int64Array::from(vec![1, 3_000_000_000]));
-        let error = coerce_column(&array, SqlType::Int4).unwrap_err();
+        let error = coerce_column(&array, SqlType::Int4, UTC).unwrap_err();
         assert_eq!(
             (error.sqlstate(), error.to_string().as_str()),
             ("22003", "integer out of range")
@@ -745,7 +774,7 @@ mod tests {
             SqlType::Bool,
         ] {
             assert_eq!(
-                coerce_column(&array, sql_type).unwrap(),
+                coerce_column(&array, sql_type, UTC).unwrap(),
                 vec![Datum::Null, Datum::Null]
             );
         }
@@ -755,12 +784,12 @@ mod tests {
     fn char_pads_and_varchar_limits() {
         let array: ArrayRef = Arc::new(StringArray::from(vec!["ab"]));
         assert_eq!(
-            coerce_column(&array, SqlType::Char(4)).unwrap(),
+            coerce_column(&array, SqlType::Char(4), UTC).unwrap(),
             vec![Datum::Text("ab  ".into())]
         );
         let long: ArrayRef = Arc::new(StringArray::from(vec!["abcdef"]));
         assert_eq!(
-            coerce_column(&long, SqlType::Varchar(Some(3)))
+            coerce_column(&long, SqlType::Varchar(Some(3)), UTC)
                 .unwrap_err()
                 .sqlstate(),
             "22001"
@@ -771,11 +800,11 @@ mod tests {
     fn jsonb_is_canonicalized_and_json_kept_verbatim() {
         let array: ArrayRef = Arc::new(StringArray::from(vec![r#"{"bb":1,"a":[1,2]}"#]));
         assert_eq!(
-            coerce_column(&array, SqlType::Jsonb).unwrap(),
+            coerce_column(&array, SqlType::Jsonb, UTC).unwrap(),
             vec![Datum::Text(r#"{"a": [1, 2], "bb": 1}"#.into())]
         );
         assert_eq!(
-            coerce_column(&array, SqlType::Json).unwrap(),
+            coerce_column(&array, SqlType::Json, UTC).unwrap(),
             vec![Datum::Text(r#"{"bb":1,"a":[1,2]}"#.into())]
         );
     }

@@ -125,7 +125,7 @@ pub fn numeric_special_text(value: i128) -> Option<&'static str> {
 /// cast cannot read: `Some(Ok(datum))` for a special or BC value,
 /// `Some(Err(()))` for BC text that does not parse, `None` for text the
 /// ordinary cast should handle.
-pub fn special_value(sql_type: SqlType, text: &str) -> Option<Result<Datum, ()>> {
+pub fn special_value(sql_type: SqlType, text: &str, zone: &str) -> Option<Result<Datum, ()>> {
     let lowered = text.trim().to_ascii_lowercase();
     let infinite = |positive: bool| -> Option<Result<Datum, ()>> {
         Some(Ok(match sql_type {
@@ -159,7 +159,24 @@ pub fn special_value(sql_type: SqlType, text: &str) -> Option<Result<Datum, ()>>
         }
         _ => {}
     }
-    let before_christ = lowered.strip_suffix("bc")?.trim_end();
+    let (body, bc) = match lowered.strip_suffix("bc") {
+        Some(rest) => (rest.trim_end(), true),
+        None if matches!(sql_type, SqlType::Timestamp | SqlType::Timestamptz) => {
+            (lowered.as_str(), false)
+        }
+        None => return None,
+    };
+    if !bc {
+        // Timestamps are read here, not by Arrow: PostgreSQL's forms
+        // (`12:00` without seconds, zone names, the session's zone for
+        // zone-less text, DST gaps) are not all Arrow's.
+        return Some(
+            parse_timestamp(body, sql_type == SqlType::Timestamptz, zone)
+                .map(Datum::Timestamp)
+                .ok_or(()),
+        );
+    }
+    let before_christ = body;
     let parsed = match sql_type {
         SqlType::Date => parse_date(before_christ)
             .and_then(bc_date)
@@ -168,14 +185,46 @@ pub fn special_value(sql_type: SqlType, text: &str) -> Option<Result<Datum, ()>>
             let (naive, offset) = split_offset(before_christ, sql_type == SqlType::Timestamptz);
             parse_datetime(naive)
                 .and_then(|t| bc_date(t.date()).map(|d| d.and_time(t.time())))
-                .map(|t| {
+                .and_then(|t| {
                     let micros = t.and_utc().timestamp_micros();
-                    Datum::Timestamp(micros - offset * 1_000_000)
+                    let offset = match offset {
+                        Some(offset) => offset,
+                        None if sql_type == SqlType::Timestamptz => zone_offset(zone, t)?,
+                        None => 0,
+                    };
+                    Some(Datum::Timestamp(micros - offset * 1_000_000))
                 })
         }
         _ => return None,
     };
     Some(parsed.ok_or(()))
+}
+
+/// Timestamp text (lower-cased, AD) → microseconds since 1970 UTC: a date,
+/// optionally ` `/`t` and `HH:MM[:SS[.f]]`, optionally an offset (`z`,
+/// `+05`, `+0530`, `-08:00`) or a zone name (`utc`, `europe/paris`).
+/// Zone-less text of a timestamptz is local time in `zone`.
+pub fn parse_timestamp(text: &str, with_zone: bool, zone: &str) -> Option<i64> {
+    let text = text.trim();
+    let (text, named_zone) = match text.rsplit_once(' ') {
+        Some((head, name))
+            if with_zone && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) =>
+        {
+            (head.trim_end(), Some(name))
+        }
+        _ => (text, None),
+    };
+    let (naive_text, offset) = split_offset(text, with_zone);
+    let naive = parse_datetime(naive_text.trim_end())?;
+    let local_micros = naive.and_utc().timestamp_micros();
+    let offset = match (offset, named_zone) {
+        (Some(_), Some(_)) => return None,
+        (Some(offset), None) => offset,
+        (None, Some(name)) => zone_offset(name, naive)?,
+        (None, None) if with_zone => zone_offset(zone, naive)?,
+        (None, None) => 0,
+    };
+    local_micros.checked_sub(offset * 1_000_000)
 }
 
 fn epoch_date() -> NaiveDate {
@@ -187,14 +236,23 @@ fn parse_date(text: &str) -> Option<NaiveDate> {
 }
 
 fn parse_datetime(text: &str) -> Option<NaiveDateTime> {
-    [
+    let parsed = [
         "%Y-%m-%d %H:%M:%S%.f",
         "%Y-%m-%dt%H:%M:%S%.f",
         "%Y-%m-%d %H:%M",
+        "%Y-%m-%dt%H:%M",
     ]
     .iter()
     .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-    .or_else(|| parse_date(text).map(|d| d.and_hms_opt(0, 0, 0).expect("midnight")))
+    .or_else(|| parse_date(text).map(|d| d.and_hms_opt(0, 0, 0).expect("midnight")))?;
+    // PostgreSQL rounds a fraction finer than microseconds to the nearest.
+    let nanos = parsed.and_utc().timestamp_subsec_nanos() % 1000;
+    let truncated = parsed - chrono::Duration::nanoseconds(i64::from(nanos));
+    Some(if nanos >= 500 {
+        truncated + chrono::Duration::microseconds(1)
+    } else {
+        truncated
+    })
 }
 
 /// PostgreSQL's year N BC is chrono's year 1 - N.
@@ -205,48 +263,80 @@ fn bc_date(date: NaiveDate) -> Option<NaiveDate> {
 }
 
 /// Splits a trailing UTC offset (`+05:30`, `-08`, `z`) off timestamptz
-/// text; returns the offset in seconds east of UTC.
-fn split_offset(text: &str, with_zone: bool) -> (&str, i64) {
+/// text; returns the offset in seconds east of UTC, `None` when the text
+/// has none (it is then local time in the session's zone).
+fn split_offset(text: &str, with_zone: bool) -> (&str, Option<i64>) {
     if !with_zone {
-        return (text, 0);
+        return (text, None);
     }
     if let Some(rest) = text.strip_suffix('z') {
-        return (rest.trim_end(), 0);
+        return (rest.trim_end(), Some(0));
     }
     let Some(at) = text.rfind(['+', '-']) else {
-        return (text, 0);
+        return (text, None);
     };
     let (head, zone) = text.split_at(at);
     // The date's own dashes are not an offset: an offset follows the time.
     if !head.contains(':') && head.len() <= 10 {
-        return (text, 0);
+        return (text, None);
     }
     let sign = if zone.starts_with('-') { -1 } else { 1 };
-    let mut parts = zone[1..].split(':');
+    let digits = &zone[1..];
+    // `+0530` is hours and minutes without the colon.
+    let spelled = if digits.len() == 4 && !digits.contains(':') {
+        format!("{}:{}", &digits[..2], &digits[2..])
+    } else {
+        digits.to_string()
+    };
+    let mut parts = spelled.split(':');
     let hours: Option<i64> = parts.next().and_then(|h| h.parse().ok());
     let minutes: i64 = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
     match hours {
-        Some(hours) => (head.trim_end(), sign * (hours * 3600 + minutes * 60)),
-        None => (text, 0),
+        Some(hours) => (head.trim_end(), Some(sign * (hours * 3600 + minutes * 60))),
+        None => (text, None),
     }
+}
+
+/// The offset east of UTC, in seconds, of local time `local` in the zone
+/// with Arrow label `zone`; a local time skipped by a transition takes
+/// the offset before it.
+fn zone_offset(zone: &str, local: NaiveDateTime) -> Option<i64> {
+    use chrono::TimeZone;
+    let zone: chrono_tz::Tz = match zone {
+        super::types::UTC | "utc" | "gmt" | "z" => chrono_tz::UTC,
+        name => chrono_tz::Tz::from_str_insensitive(name).ok()?,
+    };
+    // Ambiguous local times (the hour repeated when clocks go back) are
+    // read as standard time, the later one; skipped ones take the offset
+    // in force before the skip — both as PostgreSQL reads them.
+    let offset = match zone.from_local_datetime(&local).latest() {
+        Some(at) => at.offset().fix(),
+        None => zone
+            .from_local_datetime(&(local - chrono::Duration::hours(3)))
+            .latest()?
+            .offset()
+            .fix(),
+    };
+    Some(i64::from(offset.local_minus_utc()))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::types::UTC;
     use super::*;
 
     #[test]
     fn infinities_and_epoch_are_read_for_every_datetime_type() {
         assert_eq!(
-            special_value(SqlType::Date, "Infinity"),
+            special_value(SqlType::Date, "Infinity", UTC),
             Some(Ok(Datum::Date(DATE_INFINITY)))
         );
         assert_eq!(
-            special_value(SqlType::Timestamptz, " -infinity"),
+            special_value(SqlType::Timestamptz, " -infinity", UTC),
             Some(Ok(Datum::Timestamp(TIMESTAMP_NEG_INFINITY)))
         );
         assert_eq!(
-            special_value(SqlType::Timestamp, "epoch"),
+            special_value(SqlType::Timestamp, "epoch", UTC),
             Some(Ok(Datum::Timestamp(0)))
         );
         let numeric = SqlType::Numeric {
@@ -254,20 +344,20 @@ mod tests {
             scale: 10,
         };
         assert_eq!(
-            special_value(numeric, "NaN"),
+            special_value(numeric, "NaN", UTC),
             Some(Ok(Datum::Numeric(NUMERIC_NAN)))
         );
-        assert_eq!(special_value(SqlType::Date, "2024-01-01"), None);
+        assert_eq!(special_value(SqlType::Date, "2024-01-01", UTC), None);
     }
 
     #[test]
     fn bc_dates_round_trip_through_text() {
-        let Some(Ok(Datum::Date(days))) = special_value(SqlType::Date, "0044-03-15 BC") else {
+        let Some(Ok(Datum::Date(days))) = special_value(SqlType::Date, "0044-03-15 BC", UTC) else {
             panic!("BC date parses");
         };
         assert_eq!(format_date(i64::from(days)), "0044-03-15 BC");
         let Some(Ok(Datum::Timestamp(micros))) =
-            special_value(SqlType::Timestamptz, "0001-12-31 23:59:59.5+00 BC")
+            special_value(SqlType::Timestamptz, "0001-12-31 23:59:59.5+00 BC", UTC)
         else {
             panic!("BC timestamptz parses");
         };
@@ -280,7 +370,54 @@ mod tests {
             format_timestamp(micros + 500_000, None),
             "0001-01-01 00:00:00"
         );
-        assert_eq!(special_value(SqlType::Date, "0000-01-01 BC"), Some(Err(())));
+        assert_eq!(
+            special_value(SqlType::Date, "0000-01-01 BC", UTC),
+            Some(Err(()))
+        );
+    }
+
+    #[test]
+    fn timestamps_are_read_in_the_session_zone_as_postgresql_reads_them() {
+        let paris = "Europe/Paris";
+        let at = |text: &str| {
+            parse_timestamp(text, true, paris)
+                .map(|m| format_timestamp(m, Some(chrono_tz::Europe::Paris)))
+        };
+        // The same texts PostgreSQL 15 gave with TimeZone = 'Europe/Paris'.
+        assert_eq!(
+            at("2024-10-27 02:30").as_deref(),
+            Some("2024-10-27 02:30:00+01")
+        );
+        assert_eq!(
+            at("2024-03-31 02:30").as_deref(),
+            Some("2024-03-31 03:30:00+02")
+        );
+        assert_eq!(
+            at("2024-01-15 12:00 utc").as_deref(),
+            Some("2024-01-15 13:00:00+01")
+        );
+        assert_eq!(
+            at("2024-01-15 12:00:00.1234567").as_deref(),
+            Some("2024-01-15 12:00:00.123457+01")
+        );
+        assert_eq!(
+            at("2024-01-15t12:00:00z").as_deref(),
+            Some("2024-01-15 13:00:00+01")
+        );
+        assert_eq!(
+            at("2024-01-15 12:00:00+0530").as_deref(),
+            Some("2024-01-15 07:30:00+01")
+        );
+        assert_eq!(at("2024-01-15").as_deref(), Some("2024-01-15 00:00:00+01"));
+        assert_eq!(
+            at("2024-01-15 12:00 america/new_york").as_deref(),
+            Some("2024-01-15 18:00:00+01")
+        );
+        assert_eq!(at("2024-01-15 25:00"), None);
+        assert_eq!(
+            parse_timestamp("2024-01-15 12:00", false, paris),
+            Some(1_705_320_000_000_000)
+        );
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub async fn evaluate_defaults(
         .iter()
         .enumerate()
         .map(|(i, (sql_type, _))| {
-            Ok(coerce_column(&batch.column(i).slice(0, 1), *sql_type)?.remove(0))
+            Ok(coerce_column(&batch.column(i).slice(0, 1), *sql_type, &session.zone())?.remove(0))
         })
         .collect()
 }
@@ -357,11 +357,12 @@ pub async fn insert(session: &mut Session, mut insert: Insert) -> EngineResult<O
         new_rows.push((0..column_count).map(default_of).collect());
     }
     let mut row_index = 0usize;
+    let zone = session.zone();
     for batch in &batches {
         let columns: Vec<Vec<Datum>> = targets
             .iter()
             .enumerate()
-            .map(|(i, &c)| coerce_column(batch.column(i), table.columns[c].sql_type))
+            .map(|(i, &c)| coerce_column(batch.column(i), table.columns[c].sql_type, &zone))
             .collect::<EngineResult<_>>()?;
         #[allow(clippy::needless_range_loop)] // r indexes every target column
         for r in 0..batch.num_rows() {
@@ -489,7 +490,8 @@ fn target_rows(table: &TableDef, batch: &RecordBatch) -> EngineResult<Vec<(Vec<u
         .columns
         .iter()
         .enumerate()
-        .map(|(i, c)| coerce_column(batch.column(2 + i), c.sql_type))
+        // Stored values read back: already typed, no text to read in a zone.
+        .map(|(i, c)| coerce_column(batch.column(2 + i), c.sql_type, super::types::UTC))
         .collect::<EngineResult<_>>()?;
     Ok((0..batch.num_rows())
         .map(|r| {
@@ -538,6 +540,7 @@ pub async fn update(session: &mut Session, update: Update) -> EngineResult<Outco
     .await?;
     let column_count = table.columns.len();
     let mut new_rows = Vec::new();
+    let zone = session.zone();
     for batch in &batches {
         let values: Vec<Vec<Datum>> = set_columns
             .iter()
@@ -546,6 +549,7 @@ pub async fn update(session: &mut Session, update: Update) -> EngineResult<Outco
                 coerce_column(
                     batch.column(2 + column_count + i),
                     table.columns[c].sql_type,
+                    &zone,
                 )
             })
             .collect::<EngineResult<_>>()?;

@@ -19,7 +19,7 @@ use std::ops::ControlFlow;
 use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, CastKind, DataType as AstType, Expr, FunctionArg, FunctionArgExpr,
     FunctionArguments, GroupByExpr, LimitClause, OrderByKind, Query, SetExpr, Statement,
-    TableFactor, Value, VisitMut, VisitorMut, WindowFrameBound, WindowType,
+    TableFactor, TypedString, Value, VisitMut, VisitorMut, WindowFrameBound, WindowType,
 };
 
 /// Rewrites `statement` so that its integer literals carry PostgreSQL's
@@ -170,6 +170,15 @@ impl VisitorMut for LiteralTyper {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        // PostgreSQL's timestamps are microseconds; DataFusion's default
+        // nanoseconds cannot hold `infinity` or dates before 1677.
+        if let Expr::Cast { data_type, .. } | Expr::TypedString(TypedString { data_type, .. }) =
+            expr
+        {
+            if let AstType::Timestamp(precision @ None, _) = data_type {
+                *precision = Some(6);
+            }
+        }
         let Expr::Value(v) = expr else {
             return ControlFlow::Continue(());
         };

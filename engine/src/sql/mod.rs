@@ -37,6 +37,7 @@ pub mod provider;
 mod settings;
 pub mod sleep;
 pub mod stats;
+mod text_literals;
 pub mod txn;
 pub mod types;
 
@@ -279,6 +280,8 @@ impl Session {
         );
         register_functions(&ctx, user, database);
         ctx.add_analyzer_rule(Arc::new(overflow::CheckedIntegerArithmetic));
+        // After type coercion, which is what puts string literals in casts.
+        ctx.add_analyzer_rule(Arc::new(text_literals::PostgresTextLiterals));
         ctx.register_udtf(
             audit::VERIFY_FUNCTION,
             Arc::new(audit::VerifyFunction::new(engine.clone())),
@@ -616,6 +619,11 @@ impl Session {
         self.scope.lock().take();
     }
 
+    /// The session's TimeZone as an Arrow zone label.
+    pub(crate) fn zone(&self) -> Arc<str> {
+        types::arrow_zone(self.settings.output_style().time_zone)
+    }
+
     fn set_scope(&self, dml_target: Option<Arc<kimberlite_catalog::TableDef>>) -> ReadScope {
         let snapshot = self.engine.snapshot();
         let catalog = self.statement_catalog(snapshot);
@@ -631,6 +639,7 @@ impl Session {
             dml_target,
             statement: self.statement.clone(),
             previous: self.previous_statement,
+            zone: self.zone(),
         };
         *self.scope.lock() = Some(scope.clone());
         scope
@@ -639,6 +648,16 @@ impl Session {
     /// Plans a query statement (no execution).
     async fn plan(&self, mut statement: Statement) -> EngineResult<LogicalPlan> {
         literals::type_integer_literals(&mut statement);
+        // `::timestamptz` casts read zone-less text in the session's zone.
+        let zone = self.zone().to_string();
+        {
+            let state = self.ctx.state_ref();
+            let mut state = state.write();
+            let options = state.config_mut().options_mut();
+            if options.execution.time_zone.as_deref() != Some(zone.as_str()) {
+                options.execution.time_zone = Some(zone);
+            }
+        }
         let state = self.ctx.state();
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(statement)))

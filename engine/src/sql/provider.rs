@@ -39,7 +39,7 @@ use parking_lot::Mutex;
 use super::convert::{coerce_column, rows_to_batch};
 use super::stats::{StatementStats, StatementTotals};
 use super::txn::{Base, TableOverlay};
-use super::types::table_fields;
+use super::types::table_fields_in;
 use crate::datum::{encode_key, Row};
 use crate::Engine;
 
@@ -71,6 +71,8 @@ pub struct ReadScope {
     pub statement: Arc<StatementStats>,
     /// The session's previous statement, for `kimberlite_stats`.
     pub previous: StatementTotals,
+    /// The session's TimeZone as an Arrow zone label ([`super::types::arrow_zone`]).
+    pub zone: Arc<str>,
 }
 
 /// The per-connection slot the session fills before planning.
@@ -147,6 +149,7 @@ impl SchemaProvider for KimberliteSchema {
             scope.overlays.get(&table.id).cloned(),
             hidden,
             scope.statement.clone(),
+            &scope.zone,
         ))))
     }
 
@@ -221,8 +224,9 @@ impl KimberliteTable {
         overlay: Option<TableOverlay>,
         hidden: bool,
         statement: Arc<StatementStats>,
+        zone: &str,
     ) -> Self {
-        let mut fields = table_fields(&table);
+        let mut fields = table_fields_in(&table, zone);
         if hidden {
             fields.push(Field::new(KEY_COLUMN, DataType::Binary, false));
             fields.push(Field::new(BASE_COLUMN, DataType::Int64, false));
@@ -313,7 +317,11 @@ fn literal_datum(
     sql_type: kimberlite_catalog::SqlType,
 ) -> Option<crate::datum::Datum> {
     let array = value.to_array().ok()?;
-    coerce_column(&array, sql_type).ok()?.into_iter().next()
+    // DataFusion has typed the literal already: no text left to read.
+    coerce_column(&array, sql_type, super::types::UTC)
+        .ok()?
+        .into_iter()
+        .next()
 }
 
 #[async_trait]

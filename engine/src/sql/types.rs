@@ -24,6 +24,18 @@ pub const META_TYPMOD: &str = "pg.typmod";
 /// The UTC zone Arrow stamps on timestamptz columns.
 pub const UTC: &str = "+00:00";
 
+/// The Arrow zone label of a session's TimeZone. A timestamptz value is an
+/// instant whatever its label; the label is how Arrow and DataFusion read
+/// zone-less text (`'2024-01-01 12:00'` is noon in the session's zone, as
+/// in PostgreSQL) and where `date_trunc` cuts days.
+pub fn arrow_zone(zone: chrono_tz::Tz) -> std::sync::Arc<str> {
+    if zone == chrono_tz::UTC {
+        UTC.into()
+    } else {
+        zone.name().into()
+    }
+}
+
 /// Maps a parsed SQL type to a column type.
 pub fn sql_type_from_ast(ast: &AstType) -> EngineResult<SqlType> {
     let unsupported = || EngineError::UndefinedType(ast.to_string().to_lowercase());
@@ -204,6 +216,20 @@ pub fn table_fields(table: &TableDef) -> Vec<Field> {
         .columns
         .iter()
         .map(|c| arrow_field(&c.name, c.sql_type, c.nullable))
+        .collect()
+}
+
+/// The Arrow fields of a table's columns, timestamptz labelled with `zone`.
+pub fn table_fields_in(table: &TableDef, zone: &str) -> Vec<Field> {
+    table_fields(table)
+        .into_iter()
+        .map(|field| match field.data_type() {
+            DataType::Timestamp(unit, Some(_)) => {
+                let data_type = DataType::Timestamp(*unit, Some(zone.into()));
+                field.with_data_type(data_type)
+            }
+            _ => field,
+        })
         .collect()
 }
 

@@ -52,6 +52,9 @@ pub struct CopyIn {
     header_pending: bool,
     pending: Vec<(Record, Vec<Option<String>>)>,
     rows: u64,
+    /// The session's TimeZone when COPY began: zone-less timestamptz text
+    /// is read in it.
+    zone: Arc<str>,
 }
 
 /// Whether `statement` is `COPY … FROM STDIN` (the one statement that must
@@ -223,6 +226,7 @@ async fn copy_in_table(
         decoder: Decoder::new(options),
         pending: Vec::with_capacity(BATCH_RECORDS),
         rows: 0,
+        zone: session.zone(),
     });
     Ok(Outcome::CopyIn { columns, binary })
 }
@@ -463,7 +467,7 @@ impl CopyIn {
             let text: ArrayRef = Arc::new(StringArray::from_iter(
                 self.pending.iter().map(|(_, fields)| fields[i].as_deref()),
             ));
-            match coerce_column(&text, self.table.columns[c].sql_type) {
+            match coerce_column(&text, self.table.columns[c].sql_type, &self.zone) {
                 Ok(values) => columns.push(values),
                 Err(_) => return Err(self.first_bad_value()),
             }
@@ -496,7 +500,7 @@ impl CopyIn {
             for (i, &c) in self.targets.iter().enumerate() {
                 let column = &self.table.columns[c];
                 let one: ArrayRef = Arc::new(StringArray::from(vec![fields[i].as_deref()]));
-                if let Err(error) = coerce_column(&one, column.sql_type) {
+                if let Err(error) = coerce_column(&one, column.sql_type, &self.zone) {
                     return error.with_context(|| {
                         let at = format!(
                             "COPY {}, line {}, column {}",
