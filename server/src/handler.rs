@@ -30,10 +30,13 @@ use pgwire::api::results::{
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState, Type, DEFAULT_NAME};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail, CopyOutResponse};
 use pgwire::messages::data::DataRow;
+use pgwire::messages::extendedquery::{
+    Close, CloseComplete, Parse, ParseComplete, TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
+};
 use pgwire::messages::PgWireBackendMessage;
 use tokio::sync::Mutex;
 
@@ -228,6 +231,33 @@ fn encode_batch(
     (0..batch.num_rows())
         .map(|row| encode_row(batch, row, schema, infos, style))
         .collect()
+}
+
+/// The names of the statements this connection prepared through the
+/// extended protocol (pgwire's store cannot list them).
+#[derive(Default)]
+struct ProtocolStatements(parking_lot::Mutex<std::collections::BTreeSet<String>>);
+
+fn protocol_statements<C: ClientInfo>(client: &C) -> Arc<ProtocolStatements> {
+    client
+        .session_extensions()
+        .get_or_insert_with(ProtocolStatements::default)
+}
+
+/// `DISCARD ALL` and `DEALLOCATE ALL` drop the extended protocol's
+/// statements too: PostgreSQL keeps both kinds in one namespace.
+fn forget_protocol_statements<C>(client: &C, outcome: &Outcome)
+where
+    C: ClientInfo + ClientPortalStore,
+    C::PortalStore: PortalStore,
+{
+    if matches!(outcome, Outcome::Command { tag } if tag == "DISCARD ALL" || tag == "DEALLOCATE ALL")
+    {
+        let names = std::mem::take(&mut *protocol_statements(client).0.lock());
+        for name in names {
+            client.portal_store().rm_statement(&name);
+        }
+    }
 }
 
 /// Turns an engine outcome into a pgwire response.
@@ -664,6 +694,7 @@ impl SimpleQueryHandler for QueryHandler {
                     ));
                 }
                 Ok(outcome) => {
+                    forget_protocol_statements(client, &outcome);
                     let after = session.txn_status();
                     responses.push(respond(
                         outcome,
@@ -781,6 +812,54 @@ impl ExtendedQueryHandler for QueryHandler {
 
     fn query_parser(&self) -> Arc<Parser> {
         self.parser.clone()
+    }
+
+    /// pgwire's Parse, remembering the statement's name so that `DISCARD
+    /// ALL` and `DEALLOCATE ALL` can drop it, as in PostgreSQL.
+    async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message
+            .name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_NAME.to_owned());
+        let parser = self.query_parser();
+        match StoredStatement::parse(client, &message, parser).await? {
+            Some(statement) => client.portal_store().put_statement(Arc::new(statement)),
+            None => client.portal_store().put_empty_statement(&name),
+        }
+        protocol_statements(client).0.lock().insert(name);
+        client
+            .send(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    /// pgwire's Close, forgetting a closed statement's name.
+    async fn on_close<C>(&self, client: &mut C, message: Close) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        match message.target_type {
+            TARGET_TYPE_BYTE_STATEMENT => {
+                client.portal_store().rm_statement(name);
+                protocol_statements(client).0.lock().remove(name);
+            }
+            TARGET_TYPE_BYTE_PORTAL => client.portal_store().rm_portal(name),
+            _ => {}
+        }
+        client
+            .send(PgWireBackendMessage::CloseComplete(CloseComplete::new()))
+            .await?;
+        Ok(())
     }
 
     /// pgwire's Describe, except that a statement returning no rows is
@@ -921,6 +1000,7 @@ impl ExtendedQueryHandler for QueryHandler {
         let result = session.execute(statement).await;
         send_notices(client, &mut session).await?;
         let outcome = result.map_err(to_wire_error)?;
+        forget_protocol_statements(client, &outcome);
         if let Outcome::CopyOut {
             schema,
             stream,

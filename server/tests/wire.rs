@@ -758,3 +758,34 @@ async fn integer_overflow_is_22003_not_a_wrapped_number() {
         .get(0);
     assert_eq!(total, 0);
 }
+
+#[tokio::test]
+async fn discard_all_drops_statements_prepared_through_the_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::dev(dir.path());
+    let client = server.connect().await;
+    let kept = client.prepare("SELECT 1").await.unwrap();
+    let closed = client.prepare("SELECT 2").await.unwrap();
+    drop(closed); // tokio-postgres sends Close for it
+    assert_eq!(
+        client.query_one(&kept, &[]).await.unwrap().get::<_, i32>(0),
+        1
+    );
+    client.batch_execute("DISCARD ALL").await.unwrap();
+    // As in PostgreSQL: the protocol-level statement is gone too.
+    let error = client.query_one(&kept, &[]).await.unwrap_err();
+    let db = error.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "26000", "{}", db.message());
+    // New statements work; DEALLOCATE ALL does the same.
+    let again = client.prepare("SELECT 3").await.unwrap();
+    assert_eq!(
+        client
+            .query_one(&again, &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0),
+        3
+    );
+    client.batch_execute("DEALLOCATE ALL").await.unwrap();
+    assert_eq!(sqlstate(client.query_one(&again, &[]).await), "26000");
+}
