@@ -18,9 +18,9 @@ use kimberlite_engine::datum::{
     TIMESTAMP_INFINITY, TIMESTAMP_NEG_INFINITY,
 };
 use kimberlite_engine::sql::array::array_text;
-use kimberlite_engine::sql::convert::{format_date, format_decimal, format_timestamp};
-use kimberlite_engine::sql::datetime;
-use kimberlite_engine::sql::interval::{interval_text, Interval};
+use kimberlite_engine::sql::convert::format_decimal;
+use kimberlite_engine::sql::datetime::{self, format_date_styled, format_timestamp_styled};
+use kimberlite_engine::sql::interval::{interval_text_styled, Interval};
 use kimberlite_engine::sql::params::oid_for_field;
 use kimberlite_engine::sql::types::{META_OID, META_TYPMOD};
 use kimberlite_engine::sql::OutputStyle;
@@ -457,14 +457,15 @@ pub fn encode_text(array: &ArrayRef, row: usize, field: &Field, style: &OutputSt
             }
         }
         DataType::Date32 | DataType::Date64 => {
-            format_date(date_days(array, row).unwrap_or_default())
+            format_date_styled(date_days(array, row).unwrap_or_default(), style.date_style)
         }
         DataType::Time64(_) | DataType::Time32(_) => {
             kimberlite_engine::sql::convert::time_text(time_micros(array, row).unwrap_or_default())
         }
-        DataType::Timestamp(_, zone) => format_timestamp(
+        DataType::Timestamp(_, zone) => format_timestamp_styled(
             timestamp_micros(array, row).unwrap_or_default(),
             zone.is_some().then_some(style.time_zone),
+            style.date_style,
         ),
         DataType::List(_) | DataType::LargeList(_) => {
             let Some((items, item_field)) = list_value(array, row) else {
@@ -476,9 +477,10 @@ pub fn encode_text(array: &ArrayRef, row: usize, field: &Field, style: &OutputSt
                 }),
             )
         }
-        DataType::Interval(_) | DataType::Duration(_) => {
-            interval_text(interval_value(array, row).unwrap_or_default())
-        }
+        DataType::Interval(_) | DataType::Duration(_) => interval_text_styled(
+            interval_value(array, row).unwrap_or_default(),
+            style.interval_style,
+        ),
         dt if dt.is_integer() => as_i64(array, row).unwrap_or_default().to_string(),
         _ => generic_text(array, row),
     }
@@ -647,6 +649,7 @@ pub fn encode_binary(array: &ArrayRef, row: usize, field: &Field, oid: u32) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kimberlite_engine::sql::datetime::format_timestamp;
     use std::sync::Arc;
 
     #[test]

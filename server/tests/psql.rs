@@ -70,3 +70,12 @@ fn psql_copy_transcript_matches_postgresql() {
 fn psql_session_transcript_matches_postgresql() {
     run_script("session");
 }
+
+/// `types.out` was recorded from PostgreSQL 15: interval, arrays, oid,
+/// name, numeric NaN/Infinity, infinite and BC dates in every DateStyle and
+/// IntervalStyle, timestamptz input in the session's zone (DST repeat
+/// included), int4 literals.
+#[test]
+fn psql_types_transcript_matches_postgresql() {
+    run_script("types");
+}

@@ -18,6 +18,132 @@ use crate::datum::{
     TIMESTAMP_INFINITY, TIMESTAMP_NEG_INFINITY,
 };
 
+/// `DateStyle`: the output format and the field order of dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DateStyle {
+    pub format: DateFormat,
+    /// Day before month (`DMY`); `MDY` and `YMD` print month first.
+    pub day_first: bool,
+}
+
+/// `DateStyle`'s output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DateFormat {
+    #[default]
+    Iso,
+    Sql,
+    Postgres,
+    German,
+}
+
+impl DateStyle {
+    /// From the setting as SHOW prints it (`ISO, MDY`).
+    pub fn parse(setting: &str) -> DateStyle {
+        let mut parts = setting.split(',').map(str::trim);
+        let format = match parts.next() {
+            Some("SQL") => DateFormat::Sql,
+            Some("Postgres") => DateFormat::Postgres,
+            Some("German") => DateFormat::German,
+            _ => DateFormat::Iso,
+        };
+        DateStyle {
+            format,
+            day_first: parts.next() == Some("DMY"),
+        }
+    }
+}
+
+const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// The date part in `style`, without the BC flag.
+fn styled_date(date: NaiveDate, style: DateStyle) -> (String, bool) {
+    let (iso, bc) = ymd(date);
+    let year = &iso[..iso.len() - 6];
+    let (month, day) = (date.month(), date.day());
+    let text = match (style.format, style.day_first) {
+        (DateFormat::Iso, _) => iso,
+        (DateFormat::Sql, true) => format!("{day:02}/{month:02}/{year}"),
+        (DateFormat::Sql, false) => format!("{month:02}/{day:02}/{year}"),
+        (DateFormat::German, _) => format!("{day:02}.{month:02}.{year}"),
+        (DateFormat::Postgres, true) => format!("{day:02}-{month:02}-{year}"),
+        (DateFormat::Postgres, false) => format!("{month:02}-{day:02}-{year}"),
+    };
+    (text, bc)
+}
+
+/// `date` in the session's DateStyle.
+pub fn format_date_styled(days: i64, style: DateStyle) -> String {
+    if style.format == DateFormat::Iso
+        || days == i64::from(DATE_INFINITY)
+        || days == i64::from(DATE_NEG_INFINITY)
+    {
+        return format_date(days);
+    }
+    NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(days)))
+        .map(|d| match styled_date(d, style) {
+            (text, true) => format!("{text} BC"),
+            (text, false) => text,
+        })
+        .unwrap_or_else(|| days.to_string())
+}
+
+/// A timestamp in the session's DateStyle: ISO as [`format_timestamp`];
+/// the others name the zone by its abbreviation (`02/29/2024 13:14:15 CET`,
+/// `Thu Feb 29 13:14:15 2024 CET`, `29.02.2024 13:14:15 CET`).
+pub fn format_timestamp_styled(
+    micros: i64,
+    zone: Option<chrono_tz::Tz>,
+    style: DateStyle,
+) -> String {
+    if style.format == DateFormat::Iso
+        || micros == TIMESTAMP_INFINITY
+        || micros == TIMESTAMP_NEG_INFINITY
+    {
+        return format_timestamp(micros, zone);
+    }
+    let seconds = micros.div_euclid(1_000_000);
+    let fraction = micros.rem_euclid(1_000_000);
+    let Some(datetime) = DateTime::from_timestamp(seconds, 0) else {
+        return micros.to_string();
+    };
+    let (local, abbreviation) = match zone {
+        Some(zone) => {
+            let local = datetime.with_timezone(&zone);
+            (local.naive_local(), Some(local.format("%Z").to_string()))
+        }
+        None => (datetime.naive_utc(), None),
+    };
+    let mut clock = local.format("%H:%M:%S").to_string();
+    if fraction != 0 {
+        clock.push_str(format!(".{fraction:06}").trim_end_matches('0'));
+    }
+    let (date, bc) = styled_date(local.date(), style);
+    let mut text = if style.format == DateFormat::Postgres {
+        let weekday = WEEKDAYS[local.weekday().num_days_from_monday() as usize];
+        let month = MONTHS[local.month0() as usize];
+        let year = date.rsplit('-').next().unwrap_or_default();
+        if style.day_first {
+            format!("{weekday} {:02} {month} {clock} {year}", local.day())
+        } else {
+            format!("{weekday} {month} {:02} {clock} {year}", local.day())
+        }
+    } else {
+        format!("{date} {clock}")
+    };
+    if let Some(abbreviation) = abbreviation {
+        text.push(' ');
+        text.push_str(&abbreviation);
+    }
+    if bc {
+        text.push_str(" BC");
+    }
+    text
+}
+
 /// `YYYY-MM-DD`, with PostgreSQL's year numbering and a ` BC` flag.
 fn ymd(date: NaiveDate) -> (String, bool) {
     let year = date.year();
@@ -417,6 +543,44 @@ mod tests {
         assert_eq!(
             parse_timestamp("2024-01-15 12:00", false, paris),
             Some(1_705_320_000_000_000)
+        );
+    }
+
+    #[test]
+    fn date_styles_print_as_postgresql_prints_them() {
+        // PostgreSQL 15, TimeZone = 'Europe/Paris', 2024-02-29 13:14:15.5 local.
+        let micros = 1_709_208_855_500_000;
+        let days = 19_782; // 2024-02-29
+        let paris = Some(chrono_tz::Europe::Paris);
+        let cases = [
+            ("SQL, MDY", "02/29/2024 13:14:15.5 CET", "02/29/2024"),
+            ("SQL, DMY", "29/02/2024 13:14:15.5 CET", "29/02/2024"),
+            (
+                "Postgres, MDY",
+                "Thu Feb 29 13:14:15.5 2024 CET",
+                "02-29-2024",
+            ),
+            (
+                "Postgres, DMY",
+                "Thu 29 Feb 13:14:15.5 2024 CET",
+                "29-02-2024",
+            ),
+            ("German, DMY", "29.02.2024 13:14:15.5 CET", "29.02.2024"),
+            ("ISO, DMY", "2024-02-29 13:14:15.5+01", "2024-02-29"),
+        ];
+        for (setting, timestamp, date) in cases {
+            let style = DateStyle::parse(setting);
+            assert_eq!(
+                format_timestamp_styled(micros, paris, style),
+                timestamp,
+                "{setting}"
+            );
+            assert_eq!(format_date_styled(days, style), date, "{setting}");
+        }
+        let sql = DateStyle::parse("SQL, MDY");
+        assert_eq!(
+            format_timestamp_styled(micros, None, sql),
+            "02/29/2024 12:14:15.5"
         );
     }
 

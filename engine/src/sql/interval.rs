@@ -11,9 +11,11 @@
 //! of seconds. Fractions spill down as PostgreSQL spills them: a fraction of
 //! a month becomes days (30 per month), a fraction of a day becomes time.
 //!
-//! Left out: the `sql_standard` and `iso_8601` output styles (the session
-//! setting is accepted; output is always `postgres`), and the field
-//! restrictions of `INTERVAL … YEAR TO MONTH` column declarations.
+//! Output follows the session's `IntervalStyle` (`postgres`,
+//! `postgres_verbose`, `sql_standard`, `iso_8601`) as PostgreSQL 15's
+//! `EncodeInterval` does. Left out: reading the `sql_standard` input forms
+//! with mixed signs (`+1-2 +3 +4:05:06`), and the field restrictions of
+//! `INTERVAL … YEAR TO MONTH` column declarations.
 
 use crate::error::{EngineError, EngineResult};
 
@@ -238,6 +240,214 @@ fn parse_iso(body: &str) -> Option<Sums> {
     (number.is_empty() && seen_any).then_some(sums)
 }
 
+/// The session's `IntervalStyle`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IntervalStyle {
+    #[default]
+    Postgres,
+    PostgresVerbose,
+    SqlStandard,
+    Iso8601,
+}
+
+/// An interval's fields as PostgreSQL's `EncodeInterval` sees them: the
+/// time part split into hours, minutes, seconds and microseconds, each
+/// carrying the time part's sign.
+struct Fields {
+    year: i64,
+    mon: i64,
+    day: i64,
+    hour: i64,
+    min: i64,
+    sec: i64,
+    fsec: i64,
+}
+
+impl Fields {
+    fn of(interval: Interval) -> Fields {
+        let micros = interval.micros;
+        Fields {
+            year: i64::from(interval.months / 12),
+            mon: i64::from(interval.months % 12),
+            day: i64::from(interval.days),
+            hour: micros / 3_600_000_000,
+            min: micros / 60_000_000 % 60,
+            sec: micros / 1_000_000 % 60,
+            fsec: micros % 1_000_000,
+        }
+    }
+
+    fn time_is_zero(&self) -> bool {
+        self.hour == 0 && self.min == 0 && self.sec == 0 && self.fsec == 0
+    }
+}
+
+/// PostgreSQL's `AppendSeconds`: absolute seconds, two digits when
+/// `fill`, and the fraction without trailing zeros.
+fn seconds(sec: i64, fsec: i64, fill: bool) -> String {
+    let mut out = if fill {
+        format!("{:02}", sec.abs())
+    } else {
+        sec.abs().to_string()
+    };
+    if fsec != 0 {
+        out.push_str(format!(".{:06}", fsec.abs()).trim_end_matches('0'));
+    }
+    out
+}
+
+/// An interval as text in `style`.
+pub fn interval_text_styled(interval: Interval, style: IntervalStyle) -> String {
+    match style {
+        IntervalStyle::Postgres => interval_text(interval),
+        IntervalStyle::PostgresVerbose => verbose_text(Fields::of(interval)),
+        IntervalStyle::SqlStandard => sql_standard_text(Fields::of(interval)),
+        IntervalStyle::Iso8601 => iso_text(Fields::of(interval)),
+    }
+}
+
+fn verbose_text(f: Fields) -> String {
+    let mut out = String::from("@");
+    let mut is_zero = true;
+    let mut is_before = false;
+    for (value, unit) in [
+        (f.year, "year"),
+        (f.mon, "mon"),
+        (f.day, "day"),
+        (f.hour, "hour"),
+        (f.min, "min"),
+    ] {
+        if value == 0 {
+            continue;
+        }
+        let shown = if is_zero {
+            is_before = value < 0;
+            value.abs()
+        } else if is_before {
+            -value
+        } else {
+            value
+        };
+        out.push_str(&format!(
+            " {shown} {unit}{}",
+            if shown == 1 { "" } else { "s" }
+        ));
+        is_zero = false;
+    }
+    if f.sec != 0 || f.fsec != 0 {
+        out.push(' ');
+        if f.sec < 0 || (f.sec == 0 && f.fsec < 0) {
+            if is_zero {
+                is_before = true;
+            } else if !is_before {
+                out.push('-');
+            }
+        } else if is_before {
+            out.push('-');
+        }
+        out.push_str(&seconds(f.sec, f.fsec, false));
+        let plural = f.sec.abs() != 1 || f.fsec != 0;
+        out.push_str(if plural { " secs" } else { " sec" });
+        is_zero = false;
+    }
+    if is_zero {
+        out.push_str(" 0");
+    }
+    if is_before {
+        out.push_str(" ago");
+    }
+    out
+}
+
+fn sql_standard_text(f: Fields) -> String {
+    let parts = [f.year, f.mon, f.day, f.hour, f.min, f.sec, f.fsec];
+    let has_negative = parts.iter().any(|v| *v < 0);
+    let has_positive = parts.iter().any(|v| *v > 0);
+    let has_year_month = f.year != 0 || f.mon != 0;
+    let has_day_time = f.day != 0 || !f.time_is_zero();
+    // PostgreSQL's "SQL standard value": one sign, and not both halves.
+    let mixed = (has_negative && has_positive) || (has_year_month && has_day_time);
+    let standard = !mixed;
+    let mut out = String::new();
+    let f = if has_negative && standard {
+        out.push('-');
+        Fields {
+            year: -f.year,
+            mon: -f.mon,
+            day: -f.day,
+            hour: -f.hour,
+            min: -f.min,
+            sec: -f.sec,
+            fsec: -f.fsec,
+        }
+    } else {
+        f
+    };
+    if !has_negative && !has_positive {
+        out.push('0');
+    } else if !standard {
+        let year_sign = if f.year < 0 || f.mon < 0 { '-' } else { '+' };
+        let day_sign = if f.day < 0 { '-' } else { '+' };
+        let time_negative = f.hour < 0 || f.min < 0 || f.sec < 0 || f.fsec < 0;
+        let sec_sign = if time_negative { '-' } else { '+' };
+        out.push_str(&format!(
+            "{year_sign}{}-{} {day_sign}{} {sec_sign}{}:{:02}:{}",
+            f.year.abs(),
+            f.mon.abs(),
+            f.day.abs(),
+            f.hour.abs(),
+            f.min.abs(),
+            seconds(f.sec, f.fsec, true)
+        ));
+    } else if has_year_month {
+        out.push_str(&format!("{}-{}", f.year, f.mon));
+    } else if f.day != 0 {
+        out.push_str(&format!(
+            "{} {}:{:02}:{}",
+            f.day,
+            f.hour,
+            f.min,
+            seconds(f.sec, f.fsec, true)
+        ));
+    } else {
+        out.push_str(&format!(
+            "{}:{:02}:{}",
+            f.hour,
+            f.min,
+            seconds(f.sec, f.fsec, true)
+        ));
+    }
+    out
+}
+
+fn iso_text(f: Fields) -> String {
+    if [f.year, f.mon, f.day].iter().all(|v| *v == 0) && f.time_is_zero() {
+        return "PT0S".into();
+    }
+    let mut out = String::from("P");
+    for (value, unit) in [(f.year, 'Y'), (f.mon, 'M'), (f.day, 'D')] {
+        if value != 0 {
+            out.push_str(&format!("{value}{unit}"));
+        }
+    }
+    if !f.time_is_zero() {
+        out.push('T');
+    }
+    for (value, unit) in [(f.hour, 'H'), (f.min, 'M')] {
+        if value != 0 {
+            out.push_str(&format!("{value}{unit}"));
+        }
+    }
+    if f.sec != 0 || f.fsec != 0 {
+        if f.sec < 0 || f.fsec < 0 {
+            out.push('-');
+        }
+        out.push_str(&seconds(f.sec, f.fsec, false));
+        out.push('S');
+    }
+    out
+}
+
 /// PostgreSQL's `postgres` interval output: `1 year 2 mons -3 days
 /// +04:05:06.5`, `00:00:00` for zero.
 pub fn interval_text(interval: Interval) -> String {
@@ -342,6 +552,46 @@ mod tests {
         assert_eq!(interval_text(iv(0, 1, 14_706_500_000)), "1 day 04:05:06.5");
         assert_eq!(interval_text(iv(-13, 0, 0)), "-1 years -1 mons");
         assert_eq!(interval_text(iv(0, 0, 90_000_000_000)), "25:00:00");
+    }
+
+    #[test]
+    fn every_interval_style_prints_as_postgresql_15() {
+        // The intervals of PostgreSQL 15's own run, in input order:
+        // '1 year 2 mons 3 days 04:05:06.5', '-1 days +02:00:00',
+        // '@ 1 hour ago', '0', '-1 year -2 mons', '1 day', '-00:00:01.5',
+        // '1 sec', '3 days -04:00'.
+        let values = [
+            iv(14, 3, 14_706_500_000),
+            iv(0, -1, 7_200_000_000),
+            iv(0, 0, -3_600_000_000),
+            iv(0, 0, 0),
+            iv(-14, 0, 0),
+            iv(0, 1, 0),
+            iv(0, 0, -1_500_000),
+            iv(0, 0, 1_000_000),
+            iv(0, 3, -14_400_000_000),
+        ];
+        let expected = [
+            (
+                IntervalStyle::PostgresVerbose,
+                "@ 1 year 2 mons 3 days 4 hours 5 mins 6.5 secs|@ 1 day -2 hours ago|@ 1 hour ago|@ 0|@ 1 year 2 mons ago|@ 1 day|@ 1.5 secs ago|@ 1 sec|@ 3 days -4 hours",
+            ),
+            (
+                IntervalStyle::SqlStandard,
+                "+1-2 +3 +4:05:06.5|+0-0 -1 +2:00:00|-1:00:00|0|-1-2|1 0:00:00|-0:00:01.5|0:00:01|+0-0 +3 -4:00:00",
+            ),
+            (
+                IntervalStyle::Iso8601,
+                "P1Y2M3DT4H5M6.5S|P-1DT2H|PT-1H|PT0S|P-1Y-2M|P1D|PT-1.5S|PT1S|P3DT-4H",
+            ),
+        ];
+        for (style, text) in expected {
+            let printed: Vec<String> = values
+                .iter()
+                .map(|v| interval_text_styled(*v, style))
+                .collect();
+            assert_eq!(printed.join("|"), text, "{style:?}");
+        }
     }
 
     #[test]

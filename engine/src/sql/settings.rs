@@ -22,6 +22,8 @@ use datafusion::sql::sqlparser::ast::{
     TransactionMode, Value,
 };
 
+use super::datetime::DateStyle;
+use super::interval::IntervalStyle;
 use super::{ident_name, Outcome, SERVER_VERSION};
 use crate::error::{EngineError, EngineResult};
 
@@ -115,6 +117,10 @@ pub struct OutputStyle {
     pub extra_float_digits: i32,
     /// `bytea_output = hex` (else escape).
     pub bytea_hex: bool,
+    /// `DateStyle`'s output format and field order.
+    pub date_style: DateStyle,
+    /// `IntervalStyle`.
+    pub interval_style: IntervalStyle,
 }
 
 impl Default for OutputStyle {
@@ -123,6 +129,8 @@ impl Default for OutputStyle {
             time_zone: chrono_tz::UTC,
             extra_float_digits: 1,
             bytea_hex: true,
+            date_style: DateStyle::default(),
+            interval_style: IntervalStyle::Postgres,
         }
     }
 }
@@ -240,6 +248,13 @@ impl Settings {
                 .and_then(|d| d.parse().ok())
                 .unwrap_or(1),
             bytea_hex: self.get("bytea_output") != Some("escape"),
+            date_style: DateStyle::parse(self.get("datestyle").unwrap_or("ISO, MDY")),
+            interval_style: match self.get("intervalstyle") {
+                Some("postgres_verbose") => IntervalStyle::PostgresVerbose,
+                Some("sql_standard") => IntervalStyle::SqlStandard,
+                Some("iso_8601") => IntervalStyle::Iso8601,
+                _ => IntervalStyle::Postgres,
+            },
         }
     }
 
@@ -590,17 +605,27 @@ fn validate(name: &str, value: &str) -> EngineResult<String> {
         "datestyle" => {
             let mut output = "ISO";
             let mut order = "MDY";
+            let explicit_order = value.split(',').any(|p| {
+                matches!(
+                    p.trim().to_ascii_uppercase().as_str(),
+                    "MDY" | "US" | "NONEUROPEAN" | "DMY" | "EUROPEAN" | "YMD"
+                )
+            });
             for part in value.split(',').map(|p| p.trim().to_ascii_uppercase()) {
                 match part.as_str() {
                     "ISO" => output = "ISO",
+                    "SQL" => output = "SQL",
+                    "POSTGRES" => output = "Postgres",
+                    "GERMAN" => {
+                        output = "German";
+                        // PostgreSQL: German implies DMY unless an order is given.
+                        if !explicit_order {
+                            order = "DMY";
+                        }
+                    }
                     "MDY" | "US" | "NONEUROPEAN" => order = "MDY",
                     "DMY" | "EUROPEAN" => order = "DMY",
                     "YMD" => order = "YMD",
-                    "SQL" | "POSTGRES" | "GERMAN" => {
-                        return not_supported(format!(
-                            "DateStyle output \"{part}\" is not supported yet; only ISO"
-                        ))
-                    }
                     _ => return Err(invalid(name, value)),
                 }
             }

@@ -1,0 +1,30 @@
+-- Types beyond the foundation's, DateStyle and IntervalStyle output, and
+-- timestamptz input in the session's zone; recorded from PostgreSQL 15
+-- (run with PGTZ=UTC).
+create table k (id int primary key, at timestamptz, d date, ts timestamp, iv interval, ia int[], ta text[], n numeric, o oid, nm name);
+set timezone = 'Europe/Paris';
+insert into k values (1, '2024-02-29 13:14:15.5', '2024-02-29', '2024-02-29 13:14:15.5', '1 year 2 mons 3 days 04:05:06.5', '{1,NULL,3}', '{"a b",c,""}', 'NaN', 26, 'pg_class'),
+  (2, '2024-07-01 00:30', '0044-03-15 BC', 'infinity', '-1 days +02:00:00', '{}', '{}', '-Infinity', 0, ''),
+  (3, '2024-10-27 02:30', '-infinity', '0001-12-31 23:59:59.5 BC', '@ 1 hour ago', null, '{"{}",NULL}', '12.5', null, null);
+select * from k order by id;
+select id, date_trunc('day', at) from k where id = 2;
+set datestyle = 'SQL, DMY';
+select id, at, d, ts from k order by id;
+set datestyle = 'Postgres, MDY';
+select id, at, d, ts from k order by id;
+set datestyle = German;
+show datestyle;
+select id, at, d, ts from k order by id;
+reset datestyle;
+set intervalstyle = postgres_verbose;
+select id, iv from k order by id;
+set intervalstyle = sql_standard;
+select id, iv from k order by id;
+set intervalstyle = iso_8601;
+select id, iv from k order by id;
+reset all;
+select id, at from k order by id;
+select id from k where at = '2024-02-29 12:14:15.5';
+select 1 as one, 3000000000 as big, array[1, 2] as arr, 'infinity'::timestamptz as inf, '1 day 02:00'::interval as iv;
+\x
+select * from k where id = 1;
