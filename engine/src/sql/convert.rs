@@ -15,8 +15,8 @@ use datafusion::arrow::array::{
     Time64MicrosecondBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::array::{
-    IntervalMonthDayNanoArray, IntervalMonthDayNanoBuilder, LargeListArray, ListArray, UInt32Array,
-    UInt32Builder,
+    GenericListArray, IntervalMonthDayNanoArray, IntervalMonthDayNanoBuilder, LargeListArray,
+    ListArray, OffsetSizeTrait, UInt32Array, UInt32Builder,
 };
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::compute::{cast_with_options, CastOptions};
@@ -418,28 +418,11 @@ fn coerce_specials(
 /// text (`'{1,2,NULL}'`); each element gets its type's input rules.
 fn coerce_array(array: &ArrayRef, element: ArrayElement, zone: &str) -> EngineResult<Vec<Datum>> {
     let element_type = element.sql_type();
-    let wrap = |values: Vec<Datum>| Datum::Array(values);
     if let Some(list) = array.as_any().downcast_ref::<ListArray>() {
-        return (0..list.len())
-            .map(|i| {
-                if list.is_null(i) {
-                    Ok(Datum::Null)
-                } else {
-                    coerce_column(&list.value(i), element_type, zone).map(wrap)
-                }
-            })
-            .collect();
+        return coerce_lists(list, element_type, zone);
     }
     if let Some(list) = array.as_any().downcast_ref::<LargeListArray>() {
-        return (0..list.len())
-            .map(|i| {
-                if list.is_null(i) {
-                    Ok(Datum::Null)
-                } else {
-                    coerce_column(&list.value(i), element_type, zone).map(wrap)
-                }
-            })
-            .collect();
+        return coerce_lists(list, element_type, zone);
     }
     if !is_string(array.data_type()) {
         return Err(EngineError::Datatype(format!(
@@ -454,7 +437,24 @@ fn coerce_array(array: &ArrayRef, element: ArrayElement, zone: &str) -> EngineRe
             Some(text) => {
                 let items = super::array::parse_array_literal(&text)?;
                 let items: ArrayRef = Arc::new(StringArray::from(items));
-                coerce_column(&items, element_type, zone).map(wrap)
+                coerce_column(&items, element_type, zone).map(Datum::Array)
+            }
+        })
+        .collect()
+}
+
+/// Each list of `lists` coerced element by element into an array datum.
+fn coerce_lists<O: OffsetSizeTrait>(
+    lists: &GenericListArray<O>,
+    element_type: SqlType,
+    zone: &str,
+) -> EngineResult<Vec<Datum>> {
+    (0..lists.len())
+        .map(|i| {
+            if lists.is_null(i) {
+                Ok(Datum::Null)
+            } else {
+                coerce_column(&lists.value(i), element_type, zone).map(Datum::Array)
             }
         })
         .collect()

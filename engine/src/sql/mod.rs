@@ -34,6 +34,7 @@ pub mod naming;
 mod overflow;
 pub mod params;
 pub mod provider;
+mod rewrite;
 mod settings;
 pub mod sleep;
 pub mod stats;

@@ -7,8 +7,6 @@
 //! replaces each such operation with a checked function that fails with
 //! 22003 `integer out of range` (`smallint`/`bigint` likewise).
 //!
-//! A rewritten top-level projection or aggregate expression keeps its
-//! original name, so references to it from enclosing plans still resolve.
 
 use std::sync::Arc;
 
@@ -16,7 +14,7 @@ use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result};
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{
@@ -33,26 +31,7 @@ pub struct CheckedIntegerArithmetic;
 
 impl AnalyzerRule for CheckedIntegerArithmetic {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|node| {
-            let schema = input_schema(&node)?;
-            let keeps_names =
-                matches!(node, LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_));
-            let node = node.map_expressions(|expr| {
-                let name = expr.schema_name().to_string();
-                let rewritten = expr.transform_up(|e| checked(e, &schema))?;
-                if rewritten.transformed && keeps_names {
-                    Ok(rewritten.update_data(|e| e.alias(name)))
-                } else {
-                    Ok(rewritten)
-                }
-            })?;
-            if node.transformed {
-                node.map_data(|plan| plan.recompute_schema())
-            } else {
-                Ok(node)
-            }
-        })
-        .map(|t| t.data)
+        super::rewrite::rewrite_expressions(plan, input_schema, checked)
     }
 
     fn name(&self) -> &str {

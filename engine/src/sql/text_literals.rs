@@ -17,7 +17,7 @@
 
 use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, TimeUnit};
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{Cast, Expr, LogicalPlan, TryCast};
@@ -38,25 +38,7 @@ impl AnalyzerRule for PostgresTextLiterals {
             .time_zone
             .clone()
             .unwrap_or_else(|| super::types::UTC.to_string());
-        plan.transform_up_with_subqueries(|node| {
-            let keeps_names =
-                matches!(node, LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_));
-            let node = node.map_expressions(|expr| {
-                let name = expr.schema_name().to_string();
-                let rewritten = expr.transform_up(|e| fold(e, &session_zone))?;
-                if rewritten.transformed && keeps_names {
-                    Ok(rewritten.update_data(|e| e.alias(name)))
-                } else {
-                    Ok(rewritten)
-                }
-            })?;
-            if node.transformed {
-                node.map_data(|plan| plan.recompute_schema())
-            } else {
-                Ok(node)
-            }
-        })
-        .map(|t| t.data)
+        super::rewrite::rewrite_expressions(plan, |_| Ok(()), |e, _| fold(e, &session_zone))
     }
 
     fn name(&self) -> &str {
