@@ -52,6 +52,9 @@ pub enum EngineError {
     /// Array text that does not parse, with PostgreSQL's DETAIL.
     #[error("malformed array literal: \"{text}\"")]
     MalformedArray { text: String, detail: &'static str },
+    /// `savepoint "…" does not exist` (3B001).
+    #[error("savepoint \"{0}\" does not exist")]
+    UndefinedSavepoint(String),
     /// Date, time or interval text that does not parse (22007).
     #[error("{0}")]
     InvalidDatetimeFormat(String),
@@ -173,6 +176,7 @@ impl EngineError {
             EngineError::StringTooLong(_) => "22001",
             EngineError::DivisionByZero => "22012",
             EngineError::InvalidDatetimeFormat(_) => "22007",
+            EngineError::UndefinedSavepoint(_) => "3B001",
             EngineError::MalformedArray { .. } => "22P02",
             EngineError::IntervalFieldOverflow(_) => "22015",
             EngineError::InvalidParameterValue(_) => "22023",

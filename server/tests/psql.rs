@@ -79,3 +79,12 @@ fn psql_session_transcript_matches_postgresql() {
 fn psql_types_transcript_matches_postgresql() {
     run_script("types");
 }
+
+/// `savepoints.out` was recorded from PostgreSQL 15: partial rollback,
+/// recovery from the aborted state, SET and cursors under ROLLBACK TO,
+/// RELEASE, and the errors for unknown savepoints and savepoints outside a
+/// block.
+#[test]
+fn psql_savepoints_transcript_matches_postgresql() {
+    run_script("savepoints");
+}

@@ -198,6 +198,16 @@ impl Session {
         })
     }
 
+    /// The names of the open cursors (a savepoint remembers them).
+    pub(super) fn cursor_names(&self) -> std::collections::BTreeSet<String> {
+        self.cursors.keys().cloned().collect()
+    }
+
+    /// ROLLBACK TO SAVEPOINT closes the cursors declared since.
+    pub(super) fn close_cursors_except(&mut self, keep: &std::collections::BTreeSet<String>) {
+        self.cursors.retain(|name, _| keep.contains(name));
+    }
+
     /// A transaction block ended: cursors without HOLD close; on ROLLBACK
     /// so do the ones the block declared.
     pub(super) fn close_cursors_at_end(&mut self, committed: bool) {

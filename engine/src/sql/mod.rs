@@ -35,6 +35,7 @@ mod overflow;
 pub mod params;
 pub mod provider;
 mod rewrite;
+mod savepoint;
 mod settings;
 pub mod sleep;
 pub mod stats;
@@ -259,6 +260,8 @@ pub struct Session {
     sql_prepared: std::collections::HashMap<String, commands::SqlPrepared>,
     /// Open cursors (DECLARE … CURSOR).
     cursors: std::collections::HashMap<String, cursor::Cursor>,
+    /// The open block's savepoints, oldest first.
+    savepoints: Vec<savepoint::Savepoint>,
     /// The open transaction is an implicit block (a multi-statement query,
     /// or extended-protocol messages up to Sync) that commits as a whole.
     implicit_block: bool,
@@ -307,6 +310,7 @@ impl Session {
             copy_in: None,
             sql_prepared: Default::default(),
             cursors: Default::default(),
+            savepoints: Vec::new(),
             implicit_block: false,
         }
     }
@@ -353,7 +357,12 @@ impl Session {
         }
         match &statement {
             Statement::StartTransaction { modes, .. } => return self.begin(modes),
+            Statement::Rollback {
+                savepoint: Some(name),
+                ..
+            } => return self.rollback_to_savepoint(&ident_name(name)),
             Statement::Commit { .. } => {
+                self.savepoints.clear();
                 let result = self.commit().await;
                 let committed = matches!(&result, Ok(Outcome::Command { tag }) if tag == "COMMIT");
                 self.settings.end_block(committed);
@@ -363,6 +372,7 @@ impl Session {
             Statement::Rollback {
                 savepoint: None, ..
             } => {
+                self.savepoints.clear();
                 self.settings.end_block(false);
                 self.close_cursors_at_end(false);
                 if self.txn.take().is_none() {
@@ -380,6 +390,13 @@ impl Session {
         }
         if self.txn.as_ref().is_some_and(|t| t.failed) {
             return Err(EngineError::InFailedTransaction);
+        }
+        match &statement {
+            Statement::Savepoint { name } => return self.savepoint(ident_name(name)),
+            Statement::ReleaseSavepoint { name } => {
+                return self.release_savepoint(&ident_name(name))
+            }
+            _ => {}
         }
         if audit::is_bare_call(&statement, audit::ROTATE_FUNCTION) {
             let (schema, batch) = audit::rotate_keys(&self.engine, &self.user).await?;

@@ -44,6 +44,13 @@ pub struct Settings {
     reported: Values,
 }
 
+/// Settings as they were at a savepoint.
+#[derive(Debug, Clone)]
+pub struct SettingsMark {
+    values: Values,
+    block: Option<(Values, Values)>,
+}
+
 fn builtin_defaults() -> Values {
     [
         ("application_name", ""),
@@ -268,6 +275,20 @@ impl Settings {
         self.values
             .insert("transaction_read_only".into(), read_only);
         self.apply_modes(modes, false)
+    }
+
+    /// The settings a savepoint returns to.
+    pub fn mark(&self) -> SettingsMark {
+        SettingsMark {
+            values: self.values.clone(),
+            block: self.block.clone(),
+        }
+    }
+
+    /// ROLLBACK TO SAVEPOINT undoes the SETs made since `mark`.
+    pub fn restore(&mut self, mark: SettingsMark) {
+        self.values = mark.values;
+        self.block = mark.block;
     }
 
     /// The block ended: COMMIT keeps session-level SETs, ROLLBACK undoes

@@ -69,7 +69,36 @@ pub struct Txn {
     pub bytes_written: usize,
 }
 
+/// What a savepoint restores: the transaction's writes and DDL as they
+/// were (overlays are shared copy-on-write, so a mark is cheap).
+#[derive(Debug, Clone)]
+pub struct TxnMark {
+    catalog: Option<Arc<Catalog>>,
+    catalog_changes: Vec<CatalogChange>,
+    writes: BTreeMap<TableId, TableOverlay>,
+    bytes_written: usize,
+}
+
 impl Txn {
+    /// The state a savepoint returns to.
+    pub fn mark(&self) -> TxnMark {
+        TxnMark {
+            catalog: self.catalog.clone(),
+            catalog_changes: self.catalog_changes.clone(),
+            writes: self.writes.clone(),
+            bytes_written: self.bytes_written,
+        }
+    }
+
+    /// Forgets everything done since `mark` (ROLLBACK TO SAVEPOINT).
+    pub fn restore(&mut self, mark: TxnMark) {
+        self.catalog = mark.catalog;
+        self.catalog_changes = mark.catalog_changes;
+        self.writes = mark.writes;
+        self.bytes_written = mark.bytes_written;
+        self.failed = false;
+    }
+
     pub fn new(explicit: bool) -> Txn {
         Txn {
             explicit,
