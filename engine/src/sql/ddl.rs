@@ -15,7 +15,7 @@ use super::{ident_name, table_name, Outcome, Session};
 use crate::error::{EngineError, EngineResult};
 
 fn catalog_change(session: &mut Session, change: CatalogChange) -> EngineResult<()> {
-    let snapshot = session.engine.snapshot();
+    let snapshot = session.snapshot();
     let mut catalog = (*session.statement_catalog(snapshot)).clone();
     catalog.apply(&change)?;
     session
@@ -52,7 +52,7 @@ pub async fn create_table(session: &mut Session, create: CreateTable) -> EngineR
         ));
     }
     let name = table_name(&create.name)?;
-    let snapshot = session.engine.snapshot();
+    let snapshot = session.snapshot();
     if session.statement_catalog(snapshot).table(&name).is_some() {
         if create.if_not_exists {
             session.notice(
@@ -163,7 +163,7 @@ pub fn drop(
     }
     for name in &names {
         let name = table_name(name)?;
-        let snapshot = session.engine.snapshot();
+        let snapshot = session.snapshot();
         match session.statement_catalog(snapshot).table(&name) {
             Some(table) => {
                 let id = table.id;

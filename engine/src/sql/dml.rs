@@ -43,7 +43,7 @@ pub fn quote(name: &str) -> String {
 }
 
 pub(super) fn lookup_table(session: &Session, name: &str) -> EngineResult<Arc<TableDef>> {
-    let snapshot = session.engine.snapshot();
+    let snapshot = session.snapshot();
     session
         .statement_catalog(snapshot)
         .table(name)

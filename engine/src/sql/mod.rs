@@ -564,6 +564,7 @@ impl Session {
 
     async fn execute_in_txn(&mut self, statement: Statement) -> EngineResult<Outcome> {
         self.check_writable(&statement)?;
+        self.fix_snapshot(&statement)?;
         match statement {
             Statement::Query(_) | Statement::Explain { .. } => {
                 let query = self.run_query(statement).await?;
@@ -637,13 +638,68 @@ impl Session {
         self.scope.lock().take();
     }
 
+    /// The snapshot a statement reads: the block's under REPEATABLE READ,
+    /// the newest durable one otherwise.
+    pub(crate) fn snapshot(&self) -> Op {
+        self.txn
+            .as_ref()
+            .and_then(|t| t.snapshot)
+            .unwrap_or_else(|| self.engine.snapshot())
+    }
+
+    /// Under REPEATABLE READ the block's first query or DML fixes the
+    /// snapshot (as in PostgreSQL, not BEGIN); the isolation level cannot
+    /// change after that.
+    fn fix_snapshot(&mut self, statement: &Statement) -> EngineResult<()> {
+        use datafusion::sql::sqlparser::ast::Set;
+        let fixed = self.txn.as_ref().is_some_and(|t| t.queried);
+        if fixed {
+            if let Statement::Set(Set::SetTransaction {
+                modes,
+                session: false,
+                ..
+            }) = statement
+            {
+                if modes
+                    .iter()
+                    .any(|m| matches!(m, TransactionMode::IsolationLevel(_)))
+                {
+                    return Err(EngineError::ActiveTransaction(
+                        "SET TRANSACTION ISOLATION LEVEL must be called before any query".into(),
+                    ));
+                }
+            }
+            return Ok(());
+        }
+        let reads = matches!(
+            statement,
+            Statement::Query(_)
+                | Statement::Insert(_)
+                | Statement::Update(_)
+                | Statement::Delete(_)
+                | Statement::Copy { .. }
+                | Statement::Declare { .. }
+        );
+        if reads {
+            let snapshot = self.engine.snapshot();
+            let repeatable = self.settings.repeatable_read();
+            if let Some(txn) = self.txn.as_mut().filter(|t| t.explicit) {
+                txn.queried = true;
+                if repeatable {
+                    txn.snapshot = Some(snapshot);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The session's TimeZone as an Arrow zone label.
     pub(crate) fn zone(&self) -> Arc<str> {
         types::arrow_zone(self.settings.output_style().time_zone)
     }
 
     fn set_scope(&self, dml_target: Option<Arc<kimberlite_catalog::TableDef>>) -> ReadScope {
-        let snapshot = self.engine.snapshot();
+        let snapshot = self.snapshot();
         let catalog = self.statement_catalog(snapshot);
         let overlays = self
             .txn

@@ -256,7 +256,7 @@ pub async fn describe(session: &mut Session, statement: &Statement) -> EngineRes
             let TableObject::TableName(name) = &insert.table else {
                 return Ok(Description::default());
             };
-            let snapshot = session.engine.snapshot();
+            let snapshot = session.snapshot();
             let catalog = session.statement_catalog(snapshot);
             let table = catalog
                 .table(&table_name(name)?)

@@ -238,6 +238,11 @@ impl Settings {
         (ms > 0).then(|| std::time::Duration::from_millis(ms))
     }
 
+    /// Whether the current transaction reads one snapshot throughout.
+    pub fn repeatable_read(&self) -> bool {
+        self.get("transaction_isolation") == Some("repeatable read")
+    }
+
     /// Whether the current transaction may write.
     pub fn read_only(&self) -> bool {
         self.get("transaction_read_only") == Some("on")
@@ -696,11 +701,13 @@ fn validate(name: &str, value: &str) -> EngineResult<String> {
         "transaction_isolation" | "default_transaction_isolation" => {
             match value.trim().to_ascii_lowercase().as_str() {
                 // PostgreSQL runs READ UNCOMMITTED as READ COMMITTED.
-                v @ ("read committed" | "read uncommitted") => Ok(v.into()),
-                v @ ("repeatable read" | "serializable") => not_supported(format!(
-                    "isolation level {} is not supported yet; transactions run as READ COMMITTED",
-                    v.to_uppercase()
-                )),
+                v @ ("read committed" | "read uncommitted" | "repeatable read") => Ok(v.into()),
+                // Refused rather than run as something weaker.
+                "serializable" => not_supported(
+                    "isolation level SERIALIZABLE is not supported yet; use REPEATABLE READ \
+                     (snapshot isolation)"
+                        .to_string(),
+                ),
                 _ => Err(invalid(name, value)),
             }
         }

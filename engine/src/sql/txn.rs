@@ -67,6 +67,12 @@ pub struct Txn {
     /// Estimated bytes written so far (keys and rows, counting rewrites):
     /// bounds the overlay long before COMMIT encodes it.
     pub bytes_written: usize,
+    /// REPEATABLE READ: the snapshot the block's first query fixed; every
+    /// later statement reads it. `None` under READ COMMITTED (a fresh
+    /// snapshot per statement) and before the first query.
+    pub snapshot: Option<Op>,
+    /// A query or DML ran in the block (the isolation level is then fixed).
+    pub queried: bool,
 }
 
 /// What a savepoint restores: the transaction's writes and DDL as they

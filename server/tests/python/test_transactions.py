@@ -1,0 +1,138 @@
+"""Isolation levels and savepoints through psycopg 3, two sessions at a
+time, deterministic (each step waits for the previous one)."""
+
+import threading
+
+import psycopg
+import pytest
+
+
+def connect(server, **kwargs):
+    return psycopg.connect(server["dsn"], **kwargs)
+
+
+def repeatable(server):
+    """A connection whose transactions psycopg opens with BEGIN ISOLATION
+    LEVEL REPEATABLE READ, as applications ask for it."""
+    conn = connect(server)
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    return conn
+
+
+def test_repeatable_read_keeps_its_snapshot_and_refuses_lost_updates(server):
+    with connect(server, autocommit=True) as setup:
+        setup.execute("CREATE TABLE rr (id int PRIMARY KEY, bal int NOT NULL)")
+        setup.execute("INSERT INTO rr VALUES (1, 100), (2, 0)")
+    a = repeatable(server)
+    b = connect(server, autocommit=True)
+    assert a.execute("SHOW transaction_isolation").fetchone() == ("repeatable read",)
+    assert a.execute("SELECT bal FROM rr WHERE id = 1").fetchone() == (100,)
+    b.execute("UPDATE rr SET bal = 200 WHERE id = 1")
+    # The block still reads its first snapshot...
+    assert a.execute("SELECT bal FROM rr WHERE id = 1").fetchone() == (100,)
+    # ...and may not overwrite what it did not see.
+    with pytest.raises(psycopg.errors.SerializationFailure):
+        a.execute("UPDATE rr SET bal = bal + 1 WHERE id = 1")
+    a.rollback()
+    # The retry sees the committed value; nothing was lost.
+    a.execute("UPDATE rr SET bal = bal + 1 WHERE id = 1")
+    a.commit()
+    assert b.execute("SELECT bal FROM rr WHERE id = 1").fetchone() == (201,)
+    # Under READ COMMITTED each statement sees the newest commit.
+    a.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
+    assert a.execute("SELECT bal FROM rr WHERE id = 2").fetchone() == (0,)
+    b.execute("UPDATE rr SET bal = 5 WHERE id = 2")
+    assert a.execute("SELECT bal FROM rr WHERE id = 2").fetchone() == (5,)
+    a.rollback()
+    a.close()
+    b.close()
+
+
+def test_exactly_one_of_two_repeatable_read_updaters_gets_40001(server):
+    with connect(server, autocommit=True) as setup:
+        setup.execute("CREATE TABLE rr2 (id int PRIMARY KEY, n int NOT NULL)")
+        setup.execute("INSERT INTO rr2 VALUES (1, 0)")
+    a, b = repeatable(server), repeatable(server)
+    for c in (a, b):
+        assert c.execute("SELECT n FROM rr2").fetchone() == (0,)
+    a.execute("UPDATE rr2 SET n = n + 1")
+    a.commit()
+    with pytest.raises(psycopg.errors.SerializationFailure):
+        b.execute("UPDATE rr2 SET n = n + 1")
+    b.rollback()
+    assert b.execute("SELECT n FROM rr2").fetchone() == (1,)
+    b.rollback()
+    a.close()
+    b.close()
+
+
+def test_isolation_level_rules(server):
+    with connect(server, autocommit=True) as conn:
+        conn.execute("BEGIN")
+        conn.execute("SELECT 1")
+        with pytest.raises(psycopg.errors.ActiveSqlTransaction):
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        conn.execute("ROLLBACK")
+        with pytest.raises(psycopg.errors.FeatureNotSupported):
+            conn.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+        conn.execute("ROLLBACK")
+        conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        conn.execute("BEGIN")
+        assert conn.execute("SHOW transaction_isolation").fetchone() == ("repeatable read",)
+        conn.execute("ROLLBACK")
+
+
+def test_nested_psycopg_transactions_are_savepoints(server):
+    with connect(server, autocommit=True) as conn:
+        conn.execute("CREATE TABLE sp (id int PRIMARY KEY)")
+        with conn.transaction():
+            conn.execute("INSERT INTO sp VALUES (1)")
+            try:
+                with conn.transaction():  # SAVEPOINT
+                    conn.execute("INSERT INTO sp VALUES (2)")
+                    conn.execute("INSERT INTO sp VALUES (1)")  # 23505
+            except psycopg.errors.UniqueViolation:
+                pass  # ROLLBACK TO SAVEPOINT: the block goes on
+            with conn.transaction():
+                conn.execute("INSERT INTO sp VALUES (3)")  # RELEASE keeps it
+        rows = conn.execute("SELECT id FROM sp ORDER BY id").fetchall()
+        assert rows == [(1,), (3,)]
+        with pytest.raises(psycopg.errors.UndefinedSavepoint if hasattr(psycopg.errors, "UndefinedSavepoint") else psycopg.errors.InvalidSavepointSpecification):
+            with conn.transaction():
+                conn.execute("ROLLBACK TO SAVEPOINT nowhere")
+
+
+def test_bank_transfers_under_repeatable_read_keep_the_total(server):
+    accounts, workers, transfers = 5, 4, 25
+    with connect(server, autocommit=True) as setup:
+        setup.execute("CREATE TABLE bank (id int PRIMARY KEY, bal int NOT NULL)")
+        setup.execute(
+            "INSERT INTO bank SELECT value, 1000 FROM generate_series(1, %s)" % accounts
+        )
+    retries = []
+
+    def worker(seed):
+        done, attempts = 0, 0
+        with repeatable(server) as conn:
+            while done < transfers and attempts < transfers * 50:
+                attempts += 1
+                src = (seed * 7 + done) % accounts + 1
+                dst = (src % accounts) + 1
+                try:
+                    conn.execute("UPDATE bank SET bal = bal - 10 WHERE id = %s", (src,))
+                    conn.execute("UPDATE bank SET bal = bal + 10 WHERE id = %s", (dst,))
+                    conn.commit()
+                    done += 1
+                except psycopg.errors.SerializationFailure:
+                    conn.rollback()
+                    retries.append(1)
+        assert done == transfers
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    with connect(server) as conn:
+        total, = conn.execute("SELECT sum(bal) FROM bank").fetchone()
+    assert total == accounts * 1000
