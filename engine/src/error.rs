@@ -52,6 +52,18 @@ pub enum EngineError {
     /// Array text that does not parse, with PostgreSQL's DETAIL.
     #[error("malformed array literal: \"{text}\"")]
     MalformedArray { text: String, detail: &'static str },
+    /// An ON CONFLICT target no unique constraint matches (42P10).
+    #[error("{0}")]
+    InvalidColumnReference(String),
+    /// A row affected twice by one statement (21000), with PostgreSQL's HINT.
+    #[error("{message}")]
+    CardinalityViolation { message: String, hint: &'static str },
+    /// `column reference "…" is ambiguous` (42702).
+    #[error("column reference \"{0}\" is ambiguous")]
+    AmbiguousColumn(String),
+    /// A named object that does not exist, e.g. a constraint (42704).
+    #[error("{0}")]
+    UndefinedObject(String),
     /// `savepoint "…" does not exist` (3B001).
     #[error("savepoint \"{0}\" does not exist")]
     UndefinedSavepoint(String),
@@ -177,6 +189,10 @@ impl EngineError {
             EngineError::DivisionByZero => "22012",
             EngineError::InvalidDatetimeFormat(_) => "22007",
             EngineError::UndefinedSavepoint(_) => "3B001",
+            EngineError::InvalidColumnReference(_) => "42P10",
+            EngineError::CardinalityViolation { .. } => "21000",
+            EngineError::AmbiguousColumn(_) => "42702",
+            EngineError::UndefinedObject(_) => "42704",
             EngineError::MalformedArray { .. } => "22P02",
             EngineError::IntervalFieldOverflow(_) => "22015",
             EngineError::InvalidParameterValue(_) => "22023",
@@ -231,6 +247,15 @@ impl EngineError {
                 Some(format!("Failing row contains ({row})."))
             }
             EngineError::WithContext { error, .. } => error.detail(),
+            _ => None,
+        }
+    }
+
+    /// PostgreSQL's HINT field, where there is one.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            EngineError::CardinalityViolation { hint, .. } => Some(hint),
+            EngineError::WithContext { error, .. } => error.hint(),
             _ => None,
         }
     }

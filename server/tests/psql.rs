@@ -88,3 +88,10 @@ fn psql_types_transcript_matches_postgresql() {
 fn psql_savepoints_transcript_matches_postgresql() {
     run_script("savepoints");
 }
+
+/// `upsert.out` was recorded from PostgreSQL 15: ON CONFLICT DO NOTHING and
+/// DO UPDATE (excluded, WHERE, RETURNING, ON CONSTRAINT) and their errors.
+#[test]
+fn psql_upsert_transcript_matches_postgresql() {
+    run_script("upsert");
+}

@@ -93,6 +93,15 @@ fn classify_message(message: &str) -> EngineError {
             .trim_matches('"');
         return EngineError::UndefinedColumn(format!("column \"{name}\" does not exist"));
     }
+    if let Some(name) =
+        between(message, "Ambiguous reference to unqualified field ", "\n").or_else(|| {
+            message
+                .split("Ambiguous reference to unqualified field ")
+                .nth(1)
+        })
+    {
+        return EngineError::AmbiguousColumn(name.trim().trim_matches('"').to_string());
+    }
     if message.contains("No field named ") {
         let name = message
             .rsplit("No field named ")

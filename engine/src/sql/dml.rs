@@ -24,7 +24,7 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    AssignmentTarget, Delete, Expr, FromTable, Insert, SelectItem, SetExpr, TableFactor,
+    AssignmentTarget, Delete, Expr, FromTable, Insert, OnInsert, SelectItem, SetExpr, TableFactor,
     TableObject, TableWithJoins, Update, Value,
 };
 use kimberlite_catalog::{SqlType, TableDef};
@@ -166,7 +166,7 @@ fn unique_violation(table: &TableDef, row: &Row) -> EngineError {
     }
 }
 
-fn check_not_null(table: &TableDef, row: &Row) -> EngineResult<()> {
+pub(super) fn check_not_null(table: &TableDef, row: &Row) -> EngineResult<()> {
     for (column, value) in table.columns.iter().zip(row) {
         if !column.nullable && value.is_null() {
             let values: Vec<String> = table
@@ -258,11 +258,15 @@ pub async fn insert(session: &mut Session, mut insert: Insert) -> EngineResult<O
             "INSERT into a table function".into(),
         ));
     };
-    if insert.on.is_some() {
-        return Err(EngineError::FeatureNotSupported(
-            "INSERT … ON CONFLICT is not supported yet".into(),
-        ));
-    }
+    let on_conflict = match insert.on.take() {
+        None => None,
+        Some(OnInsert::OnConflict(on)) => Some(on),
+        Some(other) => {
+            return Err(EngineError::FeatureNotSupported(format!(
+                "INSERT …{other} is not supported"
+            )))
+        }
+    };
     let table = lookup_table(session, &table_name(name)?)?;
     let alias = insert
         .table_alias
@@ -387,9 +391,17 @@ pub async fn insert(session: &mut Session, mut insert: Insert) -> EngineResult<O
         }
     }
 
-    for row in &new_rows {
-        write_new_row(session, &table, row.clone())?;
-    }
+    let new_rows = match on_conflict {
+        Some(on) => {
+            super::upsert::insert_on_conflict(session, &table, &alias, new_rows, on).await?
+        }
+        None => {
+            for row in &new_rows {
+                write_new_row(session, &table, row.clone())?;
+            }
+            new_rows
+        }
+    };
     let tag = format!("INSERT 0 {}", new_rows.len());
     finish(&table, &alias, new_rows, insert.returning, tag).await
 }

@@ -42,6 +42,7 @@ pub mod stats;
 mod text_literals;
 pub mod txn;
 pub mod types;
+mod upsert;
 
 use std::sync::Arc;
 
