@@ -64,6 +64,9 @@ pub enum EngineError {
     /// A named object that does not exist, e.g. a constraint (42704).
     #[error("{0}")]
     UndefinedObject(String),
+    /// Transactions waiting for each other's row locks (40P01).
+    #[error("deadlock detected")]
+    DeadlockDetected,
     /// `savepoint "…" does not exist` (3B001).
     #[error("savepoint \"{0}\" does not exist")]
     UndefinedSavepoint(String),
@@ -189,6 +192,7 @@ impl EngineError {
             EngineError::DivisionByZero => "22012",
             EngineError::InvalidDatetimeFormat(_) => "22007",
             EngineError::UndefinedSavepoint(_) => "3B001",
+            EngineError::DeadlockDetected => "40P01",
             EngineError::InvalidColumnReference(_) => "42P10",
             EngineError::CardinalityViolation { .. } => "21000",
             EngineError::AmbiguousColumn(_) => "42702",

@@ -27,6 +27,7 @@ pub mod crypto;
 pub mod datum;
 pub mod error;
 pub mod kernel;
+pub mod locks;
 pub mod log;
 pub mod mvcc;
 pub mod snapshot;
@@ -155,6 +156,8 @@ pub struct Engine {
     checkpoint: parking_lot::Mutex<CheckpointMark>,
     /// How the state was rebuilt at open.
     replay: ReplayStats,
+    /// READ COMMITTED writers' row locks (in memory, never logged).
+    pub row_locks: Arc<locks::RowLocks>,
 }
 
 /// How the state was rebuilt at open: from which snapshot, and how many
@@ -393,6 +396,7 @@ impl Engine {
         newest_checkpoint.at_ns = clock.now_ns();
         let replica = SoloReplica::start(log);
         Ok(Arc::new(Engine {
+            row_locks: Arc::default(),
             config,
             replica,
             state: RwLock::new(state),

@@ -354,23 +354,34 @@ async fn transactions_read_their_own_writes_and_commit_atomically() {
         .await
         .unwrap();
 
-    // Conflicting concurrent updates: the later committer fails, nothing is lost.
+    // Concurrent updates of one row under READ COMMITTED: the second waits
+    // for the first to commit, then applies its change to the new row.
     let mut a = server.connect().await;
-    let b = server.connect().await;
+    let b = std::sync::Arc::new(server.connect().await);
     let ta = a.transaction().await.unwrap();
     ta.execute("UPDATE acct SET balance = balance + 1 WHERE id = 1", &[])
         .await
         .unwrap();
-    b.execute("UPDATE acct SET balance = balance + 10 WHERE id = 1", &[])
-        .await
-        .unwrap();
-    assert_eq!(sqlstate(ta.commit().await), "40001");
+    let waiting = {
+        let b = b.clone();
+        tokio::spawn(async move {
+            b.execute("UPDATE acct SET balance = balance + 10 WHERE id = 1", &[])
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the second writer waits for the row"
+    );
+    ta.commit().await.unwrap();
+    assert_eq!(waiting.await.unwrap().unwrap(), 1);
     let balance: i64 = b
         .query_one("SELECT balance FROM acct WHERE id = 1", &[])
         .await
         .unwrap()
         .get(0);
-    assert_eq!(balance, 80);
+    assert_eq!(balance, 81, "70 + 1 + 10: nothing lost");
 }
 
 #[tokio::test]

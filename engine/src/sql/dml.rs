@@ -455,6 +455,7 @@ async fn select_target(
     alias: &str,
     extra: &[String],
     selection: Option<&Expr>,
+    only_keys: Option<&[Vec<u8>]>,
 ) -> EngineResult<Vec<RecordBatch>> {
     session.set_scope(Some(table.clone()));
     let q = quote(alias);
@@ -479,11 +480,81 @@ async fn select_target(
         items.join(", "),
         quote(DML_TARGET)
     );
+    let mut conditions = Vec::new();
     if let Some(selection) = selection {
-        sql.push_str(&format!(" WHERE {selection}"));
+        conditions.push(format!("({selection})"));
+    }
+    if let Some(keys) = only_keys {
+        let keys: Vec<String> = keys
+            .iter()
+            .map(|k| format!("X'{}'", hex::encode(k)))
+            .collect();
+        conditions.push(format!(
+            "{q}.{} IN ({})",
+            quote(KEY_COLUMN),
+            keys.join(", ")
+        ));
+    }
+    if !conditions.is_empty() {
+        sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
     }
     let (_, batches) = session.collect_query(&sql).await?;
     Ok(batches)
+}
+
+/// Takes the row lock of `key` for the statement's transaction, waiting
+/// while another open transaction holds it.
+async fn lock_row(session: &mut Session, table: &TableDef, key: &[u8]) -> EngineResult<()> {
+    let engine = session.engine.clone();
+    let txn = session
+        .txn
+        .as_mut()
+        .expect("statements run in a transaction");
+    let locks = txn.locks.get_or_insert_with(|| engine.row_locks.owner());
+    locks.lock(table.id, key).await?;
+    Ok(())
+}
+
+/// Whether a newer version than `base` was committed since the statement's
+/// snapshot (the transaction's own writes never are).
+fn is_stale(session: &Session, table: &TableDef, key: &[u8], base: Base) -> bool {
+    matches!(
+        check_base(session, table, key, base),
+        Err(EngineError::SerializationFailure)
+    )
+}
+
+/// What the first pass over an UPDATE's or DELETE's rows leaves for the
+/// second: the keys whose row changed while the statement waited for it.
+enum Pass {
+    /// Lock each row; a changed row is re-read (READ COMMITTED) or 40001
+    /// (REPEATABLE READ).
+    First,
+    /// The changed rows, re-read at a fresh snapshot: their locks are held.
+    Recheck,
+}
+
+/// Locks the row and sorts it: `Ok(true)` to write it now, `Ok(false)` to
+/// re-read it (PostgreSQL's EvalPlanQual: the newest version may no longer
+/// match the WHERE clause, or may need new SET values).
+async fn claim_row(
+    session: &mut Session,
+    table: &TableDef,
+    key: &[u8],
+    base: Base,
+    pass: &Pass,
+) -> EngineResult<bool> {
+    if let Pass::First = pass {
+        lock_row(session, table, key).await?;
+    }
+    if !is_stale(session, table, key, base) {
+        return Ok(true);
+    }
+    let repeatable = session.txn.as_ref().is_some_and(|t| t.snapshot.is_some());
+    match pass {
+        Pass::First if !repeatable => Ok(false),
+        _ => Err(EngineError::SerializationFailure),
+    }
 }
 
 /// Keys, bases and current rows out of a `select_target` batch.
@@ -542,18 +613,51 @@ pub async fn update(session: &mut Session, update: Update) -> EngineResult<Outco
             assignment.value.to_string()
         });
     }
-    let batches = select_target(
-        session,
-        &table,
-        &alias,
-        &set_exprs,
-        update.selection.as_ref(),
-    )
-    .await?;
-    let column_count = table.columns.len();
     let mut new_rows = Vec::new();
+    let mut recheck = Vec::new();
+    for pass in [Pass::First, Pass::Recheck] {
+        if matches!(pass, Pass::Recheck) && recheck.is_empty() {
+            break;
+        }
+        let only_keys = matches!(pass, Pass::Recheck).then_some(recheck.as_slice());
+        let batches = select_target(
+            session,
+            &table,
+            &alias,
+            &set_exprs,
+            update.selection.as_ref(),
+            only_keys,
+        )
+        .await?;
+        let stale = update_rows(
+            session,
+            &table,
+            &set_columns,
+            &batches,
+            &pass,
+            &mut new_rows,
+        )
+        .await?;
+        recheck = stale;
+    }
+    let tag = format!("UPDATE {}", new_rows.len());
+    finish(&table, &alias, new_rows, update.returning, tag).await
+}
+
+/// Writes the updated rows of `batches` (key, base, columns, SET values);
+/// returns the keys to re-read.
+async fn update_rows(
+    session: &mut Session,
+    table: &Arc<TableDef>,
+    set_columns: &[usize],
+    batches: &[RecordBatch],
+    pass: &Pass,
+    new_rows: &mut Vec<Row>,
+) -> EngineResult<Vec<Vec<u8>>> {
+    let column_count = table.columns.len();
     let zone = session.zone();
-    for batch in &batches {
+    let mut stale = Vec::new();
+    for batch in batches {
         let values: Vec<Vec<Datum>> = set_columns
             .iter()
             .enumerate()
@@ -565,12 +669,15 @@ pub async fn update(session: &mut Session, update: Update) -> EngineResult<Outco
                 )
             })
             .collect::<EngineResult<_>>()?;
-        for (r, (key, base, mut row)) in target_rows(&table, batch)?.into_iter().enumerate() {
+        for (r, (key, base, mut row)) in target_rows(table, batch)?.into_iter().enumerate() {
+            if !claim_row(session, table, &key, base, pass).await? {
+                stale.push(key);
+                continue;
+            }
             for (i, &c) in set_columns.iter().enumerate() {
                 row[c] = values[i][r].clone();
             }
-            check_not_null(&table, &row)?;
-            check_base(session, &table, &key, base)?;
+            check_not_null(table, &row)?;
             let new_key = if table.has_row_id() {
                 key.clone()
             } else {
@@ -591,7 +698,7 @@ pub async fn update(session: &mut Session, update: Update) -> EngineResult<Outco
                     .expect("in a transaction")
                     .write(table.id, key, None, base);
                 session.check_txn_written()?;
-                let new_base = claim_key(session, &table, &new_key, &row)?;
+                let new_base = claim_key(session, table, &new_key, &row)?;
                 session.txn.as_mut().expect("in a transaction").write(
                     table.id,
                     new_key,
@@ -603,8 +710,7 @@ pub async fn update(session: &mut Session, update: Update) -> EngineResult<Outco
             new_rows.push(row);
         }
     }
-    let tag = format!("UPDATE {}", new_rows.len());
-    finish(&table, &alias, new_rows, update.returning, tag).await
+    Ok(stale)
 }
 
 pub async fn delete(session: &mut Session, delete: Delete) -> EngineResult<Outcome> {
@@ -622,19 +728,39 @@ pub async fn delete(session: &mut Session, delete: Delete) -> EngineResult<Outco
         ));
     };
     let (table, alias) = target(session, relation)?;
-    let batches = select_target(session, &table, &alias, &[], delete.selection.as_ref()).await?;
     let mut old_rows = Vec::new();
-    for batch in &batches {
-        for (key, base, row) in target_rows(&table, batch)? {
-            check_base(session, &table, &key, base)?;
-            session
-                .txn
-                .as_mut()
-                .expect("in a transaction")
-                .write(table.id, key, None, base);
-            session.check_txn_written()?;
-            old_rows.push(row);
+    let mut recheck: Vec<Vec<u8>> = Vec::new();
+    for pass in [Pass::First, Pass::Recheck] {
+        if matches!(pass, Pass::Recheck) && recheck.is_empty() {
+            break;
         }
+        let only_keys = matches!(pass, Pass::Recheck).then_some(recheck.as_slice());
+        let batches = select_target(
+            session,
+            &table,
+            &alias,
+            &[],
+            delete.selection.as_ref(),
+            only_keys,
+        )
+        .await?;
+        let mut stale = Vec::new();
+        for batch in &batches {
+            for (key, base, row) in target_rows(&table, batch)? {
+                if !claim_row(session, &table, &key, base, &pass).await? {
+                    stale.push(key);
+                    continue;
+                }
+                session
+                    .txn
+                    .as_mut()
+                    .expect("in a transaction")
+                    .write(table.id, key, None, base);
+                session.check_txn_written()?;
+                old_rows.push(row);
+            }
+        }
+        recheck = stale;
     }
     let tag = format!("DELETE {}", old_rows.len());
     finish(&table, &alias, old_rows, delete.returning, tag).await

@@ -489,8 +489,16 @@ impl Session {
     pub fn statement_failed(&mut self) {
         self.stream_failed
             .store(false, std::sync::atomic::Ordering::Release);
+        let savepoints = !self.savepoints.is_empty();
         match &mut self.txn {
-            Some(txn) if txn.explicit => txn.failed = true,
+            Some(txn) if txn.explicit => {
+                txn.failed = true;
+                // As PostgreSQL aborts at the error, others stop waiting
+                // now, not at ROLLBACK; a savepoint may still need them.
+                if !savepoints {
+                    txn.locks = None;
+                }
+            }
             _ => self.txn = None,
         }
     }

@@ -73,6 +73,8 @@ pub struct Txn {
     pub snapshot: Option<Op>,
     /// A query or DML ran in the block (the isolation level is then fixed).
     pub queried: bool,
+    /// The row locks this transaction holds; released when it is dropped.
+    pub locks: Option<crate::locks::TxnLocks>,
 }
 
 /// What a savepoint restores: the transaction's writes and DDL as they

@@ -136,3 +136,109 @@ def test_bank_transfers_under_repeatable_read_keep_the_total(server):
     with connect(server) as conn:
         total, = conn.execute("SELECT sum(bal) FROM bank").fetchone()
     assert total == accounts * 1000
+
+
+def run_in_thread(fn):
+    """Starts `fn` in a thread; returns (thread, result dict)."""
+    result = {}
+
+    def target():
+        try:
+            result["value"] = fn()
+        except Exception as error:  # the test inspects it
+            result["error"] = error
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    return thread, result
+
+
+def test_read_committed_writer_waits_then_rechecks_its_where_clause(server):
+    with connect(server, autocommit=True) as setup:
+        setup.execute("CREATE TABLE rc (id int PRIMARY KEY, bal int NOT NULL)")
+        setup.execute("INSERT INTO rc VALUES (1, 100)")
+    a = connect(server)
+    b = connect(server, autocommit=True)
+    reader = connect(server, autocommit=True)
+    a.execute("UPDATE rc SET bal = 50 WHERE id = 1")  # A's block stays open
+    thread, result = run_in_thread(
+        lambda: b.execute(
+            "UPDATE rc SET bal = bal - 100 WHERE id = 1 AND bal >= 100"
+        ).rowcount
+    )
+    thread.join(timeout=0.5)
+    # While B waits for A's row, readers are not blocked and see the old row.
+    assert thread.is_alive(), "B waits for A's row lock"
+    assert reader.execute("SELECT bal FROM rc").fetchone() == (100,)
+    a.commit()
+    thread.join(timeout=30)
+    assert result == {"value": 0}, "B re-checked bal >= 100 on A's row: UPDATE 0"
+    assert reader.execute("SELECT bal FROM rc").fetchone() == (50,)
+    for c in (a, b, reader):
+        c.close()
+
+
+def test_read_committed_concurrent_increments_equal_serial_execution(server):
+    with connect(server, autocommit=True) as setup:
+        setup.execute("CREATE TABLE rc2 (id int PRIMARY KEY, n int NOT NULL)")
+        setup.execute("INSERT INTO rc2 VALUES (1, 0)")
+    a, b = connect(server), connect(server)
+    a.execute("UPDATE rc2 SET n = n + 1")
+    thread, result = run_in_thread(lambda: b.execute("UPDATE rc2 SET n = n + 1").rowcount)
+    thread.join(timeout=0.5)
+    assert thread.is_alive()
+    a.commit()
+    thread.join(timeout=30)
+    assert result == {"value": 1}
+    b.commit()
+    assert a.execute("SELECT n FROM rc2").fetchone() == (2,)
+    a.rollback()
+    a.close()
+    b.close()
+
+
+def test_a_deadlock_fails_one_side_with_40p01(server):
+    with connect(server, autocommit=True) as setup:
+        setup.execute("CREATE TABLE dl (id int PRIMARY KEY, v int NOT NULL)")
+        setup.execute("INSERT INTO dl VALUES (1, 0), (2, 0)")
+    a, b = connect(server), connect(server)
+    a.execute("UPDATE dl SET v = 1 WHERE id = 1")
+    b.execute("UPDATE dl SET v = 2 WHERE id = 2")
+    thread, result = run_in_thread(lambda: a.execute("UPDATE dl SET v = 1 WHERE id = 2").rowcount)
+    thread.join(timeout=0.5)
+    assert thread.is_alive(), "A waits for B"
+    with pytest.raises(psycopg.errors.DeadlockDetected):
+        b.execute("UPDATE dl SET v = 2 WHERE id = 1")
+    b.rollback()
+    thread.join(timeout=30)
+    assert result == {"value": 1}, "A proceeds once B is gone"
+    a.commit()
+    with connect(server) as check:
+        assert check.execute("SELECT v FROM dl ORDER BY id").fetchall() == [(1,), (1,)]
+    a.close()
+    b.close()
+
+
+def test_no_increment_is_lost_under_read_committed(server):
+    workers, increments = 4, 25
+    with connect(server, autocommit=True) as setup:
+        setup.execute("CREATE TABLE counter (id int PRIMARY KEY, n int NOT NULL)")
+        setup.execute("INSERT INTO counter VALUES (1, 0)")
+    failures = []
+
+    def worker():
+        with connect(server, autocommit=True) as conn:
+            for _ in range(increments):
+                try:
+                    conn.execute("UPDATE counter SET n = n + 1 WHERE id = 1")
+                except psycopg.Error as error:
+                    failures.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert failures == []
+    with connect(server) as conn:
+        assert conn.execute("SELECT n FROM counter").fetchone() == (workers * increments,)
