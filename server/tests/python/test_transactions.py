@@ -242,3 +242,52 @@ def test_no_increment_is_lost_under_read_committed(server):
     assert failures == []
     with connect(server) as conn:
         assert conn.execute("SELECT n FROM counter").fetchone() == (workers * increments,)
+
+
+def test_tpcb_like_workload_at_scale_1_has_no_failed_transactions(server):
+    """pgbench's TPC-B script (every client updates the one branch row),
+    driven from Python until the catalog issue lets pgbench -i run."""
+    clients, transactions, accounts, tellers = 4, 25, 100, 10
+    with connect(server, autocommit=True) as setup:
+        setup.execute("CREATE TABLE pgbench_branches (bid int PRIMARY KEY, bbalance int NOT NULL)")
+        setup.execute("CREATE TABLE pgbench_tellers (tid int PRIMARY KEY, bid int, tbalance int NOT NULL)")
+        setup.execute("CREATE TABLE pgbench_accounts (aid int PRIMARY KEY, bid int, abalance int NOT NULL)")
+        setup.execute("CREATE TABLE pgbench_history (tid int, bid int, aid int, delta int, mtime timestamp)")
+        setup.execute("INSERT INTO pgbench_branches VALUES (1, 0)")
+        setup.execute("INSERT INTO pgbench_tellers SELECT value, 1, 0 FROM generate_series(1, %d)" % tellers)
+        setup.execute("INSERT INTO pgbench_accounts SELECT value, 1, 0 FROM generate_series(1, %d)" % accounts)
+    failures = []
+
+    def client(seed):
+        with connect(server) as conn:
+            for i in range(transactions):
+                aid = (seed * 31 + i * 7) % accounts + 1
+                tid = (seed + i) % tellers + 1
+                delta = (seed * 13 + i * 17) % 10001 - 5000
+                try:
+                    conn.execute("UPDATE pgbench_accounts SET abalance = abalance + %s WHERE aid = %s", (delta, aid))
+                    conn.execute("SELECT abalance FROM pgbench_accounts WHERE aid = %s", (aid,)).fetchone()
+                    conn.execute("UPDATE pgbench_tellers SET tbalance = tbalance + %s WHERE tid = %s", (delta, tid))
+                    conn.execute("UPDATE pgbench_branches SET bbalance = bbalance + %s WHERE bid = 1", (delta,))
+                    conn.execute(
+                        "INSERT INTO pgbench_history VALUES (%s, 1, %s, %s, now())", (tid, aid, delta)
+                    )
+                    conn.commit()
+                except psycopg.Error as error:
+                    failures.append(error)
+                    conn.rollback()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert failures == []
+    with connect(server) as conn:
+        history, = conn.execute("SELECT sum(delta) FROM pgbench_history").fetchone()
+        branch, = conn.execute("SELECT bbalance FROM pgbench_branches").fetchone()
+        tellers_sum, = conn.execute("SELECT sum(tbalance) FROM pgbench_tellers").fetchone()
+        accounts_sum, = conn.execute("SELECT sum(abalance) FROM pgbench_accounts").fetchone()
+        count, = conn.execute("SELECT count(*) FROM pgbench_history").fetchone()
+    assert count == clients * transactions
+    assert history == branch == tellers_sum == accounts_sum
