@@ -534,6 +534,28 @@ enum Pass {
     Recheck,
 }
 
+/// The rows a pass of an UPDATE or DELETE reads: every matching row first,
+/// then only the `recheck` keys at a fresh snapshot; `None` when the second
+/// pass has nothing to re-read.
+async fn pass_rows(
+    session: &Session,
+    table: &Arc<TableDef>,
+    alias: &str,
+    extra: &[String],
+    selection: Option<&Expr>,
+    pass: &Pass,
+    recheck: &[Vec<u8>],
+) -> EngineResult<Option<Vec<RecordBatch>>> {
+    let only_keys = match pass {
+        Pass::First => None,
+        Pass::Recheck if recheck.is_empty() => return Ok(None),
+        Pass::Recheck => Some(recheck),
+    };
+    select_target(session, table, alias, extra, selection, only_keys)
+        .await
+        .map(Some)
+}
+
 /// Locks the row and sorts it: `Ok(true)` to write it now, `Ok(false)` to
 /// re-read it (PostgreSQL's EvalPlanQual: the newest version may no longer
 /// match the WHERE clause, or may need new SET values).
@@ -616,19 +638,19 @@ pub async fn update(session: &mut Session, update: Update) -> EngineResult<Outco
     let mut new_rows = Vec::new();
     let mut recheck = Vec::new();
     for pass in [Pass::First, Pass::Recheck] {
-        if matches!(pass, Pass::Recheck) && recheck.is_empty() {
-            break;
-        }
-        let only_keys = matches!(pass, Pass::Recheck).then_some(recheck.as_slice());
-        let batches = select_target(
+        let Some(batches) = pass_rows(
             session,
             &table,
             &alias,
             &set_exprs,
             update.selection.as_ref(),
-            only_keys,
+            &pass,
+            &recheck,
         )
-        .await?;
+        .await?
+        else {
+            break;
+        };
         let stale = update_rows(
             session,
             &table,
@@ -731,19 +753,19 @@ pub async fn delete(session: &mut Session, delete: Delete) -> EngineResult<Outco
     let mut old_rows = Vec::new();
     let mut recheck: Vec<Vec<u8>> = Vec::new();
     for pass in [Pass::First, Pass::Recheck] {
-        if matches!(pass, Pass::Recheck) && recheck.is_empty() {
-            break;
-        }
-        let only_keys = matches!(pass, Pass::Recheck).then_some(recheck.as_slice());
-        let batches = select_target(
+        let Some(batches) = pass_rows(
             session,
             &table,
             &alias,
             &[],
             delete.selection.as_ref(),
-            only_keys,
+            &pass,
+            &recheck,
         )
-        .await?;
+        .await?
+        else {
+            break;
+        };
         let mut stale = Vec::new();
         for batch in &batches {
             for (key, base, row) in target_rows(&table, batch)? {
