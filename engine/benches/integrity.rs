@@ -67,6 +67,7 @@ fn insert(table: u64, id: i64) -> TxnCommand {
                 Datum::Text(format!("row {id} of the restart benchmark")),
             ],
         }],
+        sequences: vec![],
     }
 }
 

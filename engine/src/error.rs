@@ -25,6 +25,18 @@ pub enum EngineError {
     FeatureNotSupported(String),
     #[error("relation \"{0}\" does not exist")]
     UndefinedTable(String),
+    /// 42P16.
+    #[error("{0}")]
+    InvalidTableDefinition(String),
+    /// 42P01 with its own text (`sequence "s" does not exist`).
+    #[error("{0}")]
+    UndefinedRelation(String),
+    /// 42809: `"s" is not a table`.
+    #[error("{0}")]
+    WrongObjectType(String),
+    /// 42809 with PostgreSQL's HINT (`Use DROP SEQUENCE …`).
+    #[error("{message}")]
+    WrongObjectTypeHint { message: String, hint: &'static str },
     #[error("{0}")]
     UndefinedColumn(String),
     #[error("{0}")]
@@ -78,11 +90,46 @@ pub enum EngineError {
     IntervalFieldOverflow(String),
     #[error("{0}")]
     InvalidParameterValue(String),
+    /// 42710.
+    #[error("{0}")]
+    DuplicateObject(String),
     #[error("unrecognized configuration parameter \"{0}\"")]
     UndefinedParameter(String),
     /// `duplicate key value violates unique constraint "…"`.
     #[error("duplicate key value violates unique constraint \"{constraint}\"")]
-    UniqueViolation { constraint: String, detail: String },
+    UniqueViolation {
+        table: String,
+        constraint: String,
+        detail: String,
+    },
+    /// 23503, from the referencing side (`insert or update on table …`) or
+    /// the referenced side (`update or delete on table …`).
+    #[error("{message}")]
+    ForeignKeyViolation {
+        table: String,
+        constraint: String,
+        message: String,
+        detail: String,
+    },
+    #[error("new row for relation \"{table}\" violates check constraint \"{constraint}\"")]
+    CheckViolation {
+        table: String,
+        constraint: String,
+        /// The failing row as PostgreSQL's DETAIL shows it.
+        row: String,
+    },
+    /// 2BP01: DROP without CASCADE of an object others depend on.
+    #[error("{message}")]
+    DependentObjects { message: String, detail: String },
+    /// 428C9: an explicit value for a GENERATED ALWAYS identity column.
+    #[error("cannot insert a non-DEFAULT value into column \"{0}\"")]
+    GeneratedAlways(String),
+    /// 2200H: nextval past the end of a sequence that does not cycle.
+    #[error("{0}")]
+    SequenceLimit(String),
+    /// 42830: a foreign key that names no unique key of its table.
+    #[error("{0}")]
+    InvalidForeignKey(String),
     #[error(
         "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
     )]
@@ -178,6 +225,10 @@ impl EngineError {
             EngineError::SyntaxAt { .. } => "42601",
             EngineError::FeatureNotSupported(_) => "0A000",
             EngineError::UndefinedTable(_) => "42P01",
+            EngineError::UndefinedRelation(_) => "42P01",
+            EngineError::InvalidTableDefinition(_) => "42P16",
+            EngineError::WrongObjectType(_) => "42809",
+            EngineError::WrongObjectTypeHint { .. } => "42809",
             EngineError::UndefinedColumn(_) => "42703",
             EngineError::UndefinedFunction(_) => "42883",
             EngineError::DuplicateTable(_) => "42P07",
@@ -203,6 +254,13 @@ impl EngineError {
             EngineError::UndefinedParameter(_) => "42704",
             EngineError::UniqueViolation { .. } => "23505",
             EngineError::NotNullViolation { .. } => "23502",
+            EngineError::ForeignKeyViolation { .. } => "23503",
+            EngineError::CheckViolation { .. } => "23514",
+            EngineError::DependentObjects { .. } => "2BP01",
+            EngineError::DuplicateObject(_) => "42710",
+            EngineError::GeneratedAlways(_) => "428C9",
+            EngineError::SequenceLimit(_) => "2200H",
+            EngineError::InvalidForeignKey(_) => "42830",
             EngineError::SerializationFailure => "40001",
             EngineError::InFailedTransaction => "25P02",
             EngineError::ProgramLimitExceeded(_) => "54000",
@@ -245,6 +303,14 @@ impl EngineError {
     pub fn detail(&self) -> Option<String> {
         match self {
             EngineError::UniqueViolation { detail, .. } => Some(detail.clone()),
+            EngineError::ForeignKeyViolation { detail, .. } => Some(detail.clone()),
+            EngineError::DependentObjects { detail, .. } => Some(detail.clone()),
+            EngineError::CheckViolation { row, .. } => {
+                Some(format!("Failing row contains ({row})."))
+            }
+            EngineError::GeneratedAlways(column) => Some(format!(
+                "Column \"{column}\" is an identity column defined as GENERATED ALWAYS."
+            )),
             EngineError::OutOfMemory(detail) => Some(detail.clone()),
             EngineError::MalformedArray { detail, .. } => Some(detail.to_string()),
             EngineError::NotNullViolation { row, .. } => {
@@ -259,6 +325,11 @@ impl EngineError {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             EngineError::CardinalityViolation { hint, .. } => Some(hint),
+            EngineError::DependentObjects { .. } => {
+                Some("Use DROP ... CASCADE to drop the dependent objects too.")
+            }
+            EngineError::GeneratedAlways(_) => Some("Use OVERRIDING SYSTEM VALUE to override."),
+            EngineError::WrongObjectTypeHint { hint, .. } => Some(hint),
             EngineError::WithContext { error, .. } => error.hint(),
             _ => None,
         }
@@ -278,10 +349,15 @@ impl EngineError {
             EngineError::NotNullViolation { table, column, .. } => {
                 (Some(table), Some(column), None)
             }
-            EngineError::UniqueViolation { constraint, .. } => {
-                let table = constraint.strip_suffix("_pkey");
-                (table, None, Some(constraint))
+            EngineError::UniqueViolation {
+                table, constraint, ..
             }
+            | EngineError::ForeignKeyViolation {
+                table, constraint, ..
+            }
+            | EngineError::CheckViolation {
+                table, constraint, ..
+            } => (Some(table), None, Some(constraint)),
             EngineError::WithContext { error, .. } => error.table_column_constraint(),
             _ => (None, None, None),
         }
@@ -311,6 +387,14 @@ impl From<CatalogError> for EngineError {
                 EngineError::InvalidParameterValue(format!("role \"{name}\" already exists"))
             }
             CatalogError::Unsupported(what) => EngineError::FeatureNotSupported(what),
+            CatalogError::ConstraintExists { constraint, table } => EngineError::DuplicateObject(
+                format!("constraint \"{constraint}\" for relation \"{table}\" already exists"),
+            ),
+            CatalogError::SequenceNotFound(name) => EngineError::UndefinedTable(name),
+            CatalogError::DependentObjects { object, detail } => EngineError::DependentObjects {
+                message: format!("cannot drop {object} because other objects depend on it"),
+                detail,
+            },
         }
     }
 }

@@ -15,10 +15,13 @@
 
 use std::sync::Arc;
 
-use kimberlite_catalog::{Catalog, CatalogChange, TableId};
+use std::collections::BTreeMap;
+
+use kimberlite_catalog::{Catalog, CatalogChange, SequenceId, SequenceValue, TableId};
 use kimberlite_consensus::Op;
 use serde::{Deserialize, Serialize};
 
+use crate::constraints::{check_changes, Change, CommandLayer, FinalState, KeyIndexes};
 use crate::datum::{decode_row_id_key, Row};
 use crate::error::{EngineError, EngineResult};
 use crate::mvcc::Projections;
@@ -57,11 +60,17 @@ impl Mutation {
 }
 
 /// What a committed transaction changes: catalog changes first, in the
-/// order they were made, then row mutations.
+/// order they were made, then row mutations, then sequence positions.
+///
+/// `sequences` are not the transaction's: they are the positions the
+/// engine's sequence allocator reserved up to (by any session) that were
+/// not yet logged, carried by whichever command is logged next, because
+/// `nextval` is never rolled back (see [`crate::sequences`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TxnCommand {
     pub catalog: Vec<CatalogChange>,
     pub mutations: Vec<Mutation>,
+    pub sequences: Vec<(SequenceId, SequenceValue)>,
 }
 
 /// A logged command.
@@ -119,6 +128,12 @@ pub struct KernelState {
     pub projections: Projections,
     /// Next hidden row id; recomputed from the projections on replay.
     pub row_id_next: u64,
+    /// Where each sequence resumes after a restart.
+    pub sequences: BTreeMap<SequenceId, SequenceValue>,
+    /// UNIQUE and foreign-key indexes over the newest rows: derived from
+    /// `projections`, never serialized, rebuilt when a snapshot loads.
+    #[serde(skip)]
+    pub indexes: KeyIndexes,
 }
 
 impl Default for KernelState {
@@ -130,6 +145,8 @@ impl Default for KernelState {
             },
             projections: Projections::default(),
             row_id_next: 1,
+            sequences: BTreeMap::new(),
+            indexes: KeyIndexes::default(),
         }
     }
 }
@@ -168,7 +185,8 @@ impl KernelState {
                     assert_eq!(row.len(), table.columns.len(), "row arity must match table");
                     if rows.and_then(|r| r.latest(key)).is_some() {
                         return Err(EngineError::UniqueViolation {
-                            constraint: format!("{}_pkey", table.name),
+                            table: table.name.clone(),
+                            constraint: table.primary_key_name(),
                             detail: "Key already exists.".into(),
                         });
                     }
@@ -188,7 +206,51 @@ impl KernelState {
                 },
             }
         }
-        Ok(())
+        self.check_constraints(&catalog, txn)
+    }
+
+    /// The backstop for UNIQUE and FOREIGN KEY: the rows the command leaves
+    /// keep them, whatever other commands committed since its statements
+    /// checked.
+    fn check_constraints(&self, catalog: &Catalog, txn: &TxnCommand) -> EngineResult<()> {
+        let constrained = |id: TableId| {
+            catalog
+                .table_by_id(id)
+                .is_some_and(|t| !t.constraints.is_empty() || !catalog.referencing(id).is_empty())
+        };
+        if !txn.mutations.iter().any(|m| constrained(m.table())) {
+            return Ok(());
+        }
+        let mut layer = CommandLayer::default();
+        let mut changes = Vec::new();
+        for mutation in &txn.mutations {
+            let Some(table) = catalog.table_by_id(mutation.table()) else {
+                continue;
+            };
+            let (key, new) = match mutation {
+                Mutation::Insert { key, row, .. } | Mutation::Update { key, row, .. } => {
+                    (key, Some(row.clone()))
+                }
+                Mutation::Delete { key, .. } => (key, None),
+            };
+            let old = self
+                .projections
+                .table(table.id)
+                .and_then(|t| t.latest(key))
+                .map(|v| (*v.row).clone());
+            layer.write(table, key.clone(), new.clone());
+            changes.push(Change {
+                table: table.id,
+                old: old.map(|row| (key.clone(), row)),
+                new: new.map(|row| (key.clone(), row)),
+            });
+        }
+        let state = FinalState {
+            projections: &self.projections,
+            indexes: &self.indexes,
+            layer: &layer,
+        };
+        check_changes(&state, catalog, &changes)
     }
 
     /// Applies a command at `op`: all of it, or (when the check fails)
@@ -201,17 +263,53 @@ impl KernelState {
             let mut catalog = (*self.latest_catalog()).clone();
             for change in &txn.catalog {
                 catalog.apply(change).expect("checked above");
-                if let CatalogChange::DropTable { id } = change {
-                    self.projections.drop_table(*id);
+                match change {
+                    CatalogChange::DropTable { id } => {
+                        self.projections.drop_table(*id);
+                        self.indexes.drop_table(*id);
+                    }
+                    CatalogChange::ReplaceTable(def) => {
+                        self.indexes
+                            .rebuild_table(def, self.projections.table(def.id));
+                    }
+                    _ => {}
                 }
             }
+            self.sequences
+                .retain(|id, _| catalog.sequence_by_id(*id).is_some());
             let history = &mut self.catalog_history.versions;
             history.push((op, Arc::new(catalog)));
             if history.len() > CATALOG_VERSIONS_MAX {
                 history.remove(0);
             }
         }
+        let catalog = self.latest_catalog();
+        for &(id, value) in &txn.sequences {
+            // A sequence dropped after its position was reserved is gone.
+            if catalog.sequence_by_id(id).is_some() {
+                self.sequences.insert(id, value);
+            }
+        }
         for mutation in &txn.mutations {
+            let table = catalog
+                .table_by_id(mutation.table())
+                .expect("checked above")
+                .clone();
+            let key = match mutation {
+                Mutation::Insert { key, .. }
+                | Mutation::Update { key, .. }
+                | Mutation::Delete { key, .. } => key,
+            };
+            let old = self
+                .projections
+                .table(table.id)
+                .and_then(|t| t.latest(key))
+                .map(|v| v.row.clone());
+            let new = match mutation {
+                Mutation::Insert { row, .. } | Mutation::Update { row, .. } => Some(row),
+                Mutation::Delete { .. } => None,
+            };
+            self.indexes.update(&table, key, old.as_deref(), new);
             match mutation {
                 Mutation::Insert { table, key, row } => {
                     if let Some(row_id) = decode_row_id_key(key) {
@@ -249,6 +347,8 @@ impl KernelState {
         if state.catalog_history.versions.is_empty() {
             return Err(EngineError::Corrupted("snapshot without a catalog".into()));
         }
+        let mut state = state;
+        state.indexes = KeyIndexes::rebuild(&state.latest_catalog(), &state.projections);
         Ok(state)
     }
 
@@ -276,10 +376,14 @@ mod tests {
                     sql_type: SqlType::Int4,
                     nullable: false,
                     default_sql: None,
+                    identity: None,
                 }],
                 primary_key: vec![0],
+                primary_key_name: None,
+                constraints: vec![],
             })],
             mutations: vec![],
+            sequences: vec![],
         })
     }
 
@@ -291,6 +395,7 @@ mod tests {
                 key: encode_key([&Datum::Int4(v)]),
                 row: vec![Datum::Int4(v)],
             }],
+            sequences: vec![],
         })
     }
 
@@ -319,6 +424,7 @@ mod tests {
                     row: vec![Datum::Int4(1)],
                     base_op,
                 }],
+                sequences: vec![],
             })
         };
         state.apply(3, &update(2)).unwrap();

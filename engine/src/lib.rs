@@ -23,6 +23,7 @@
 //! becomes visible before it is durable.
 
 pub mod checkpoint;
+pub mod constraints;
 pub mod crypto;
 pub mod datum;
 pub mod error;
@@ -30,6 +31,7 @@ pub mod kernel;
 pub mod locks;
 pub mod log;
 pub mod mvcc;
+pub mod sequences;
 pub mod snapshot;
 pub mod sql;
 pub mod verify;
@@ -158,6 +160,8 @@ pub struct Engine {
     replay: ReplayStats,
     /// READ COMMITTED writers' row locks (in memory, never logged).
     pub row_locks: Arc<locks::RowLocks>,
+    /// Sequence positions, ahead of the log (see [`sequences`]).
+    pub(crate) sequences: parking_lot::Mutex<sequences::SequenceAllocator>,
 }
 
 /// How the state was rebuilt at open: from which snapshot, and how many
@@ -397,6 +401,7 @@ impl Engine {
         let replica = SoloReplica::start(log);
         Ok(Arc::new(Engine {
             row_locks: Arc::default(),
+            sequences: Default::default(),
             config,
             replica,
             state: RwLock::new(state),
@@ -526,8 +531,73 @@ impl Engine {
     /// Commits a transaction: checks it against the newest state, logs it,
     /// applies it, and returns once it is durable. Nothing is visible to
     /// other sessions before this returns.
-    pub async fn commit(&self, txn: TxnCommand) -> EngineResult<Op> {
-        let command = Command::Transaction(txn);
+    pub async fn commit(&self, mut txn: TxnCommand) -> EngineResult<Op> {
+        let op = {
+            let mut state = self.state.write();
+            // Sequence positions reserved by any session ride on this
+            // command (taken under the state lock: they reach the log in
+            // the order they were reserved).
+            let reserved = self.take_reserved(&state, &txn);
+            txn.sequences.extend(reserved.iter().copied());
+            let command = Command::Transaction(txn);
+            match self.log_command(&mut state, &command) {
+                Ok(op) => op,
+                Err(error) => {
+                    // The transaction fails; the reservations must not.
+                    if !reserved.is_empty() {
+                        let positions = Command::Transaction(TxnCommand {
+                            sequences: reserved.clone(),
+                            ..Default::default()
+                        });
+                        if self.log_command(&mut state, &positions).is_err() {
+                            self.sequences.lock().restore_unlogged(&reserved);
+                        }
+                    }
+                    return Err(error);
+                }
+            }
+        };
+        self.replica.wait_committed(op).await?;
+        self.stats
+            .transactions_committed
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(op)
+    }
+
+    /// Logs the sequence positions reserved since the last command, if
+    /// any (a transaction that wrote nothing still called `nextval`).
+    pub async fn flush_sequences(&self) -> EngineResult<()> {
+        if self.sequences.lock().has_unlogged() {
+            self.commit(TxnCommand::default()).await?;
+        }
+        Ok(())
+    }
+
+    /// The reserved positions `txn` should carry: those of sequences that
+    /// exist once it applies.
+    fn take_reserved(
+        &self,
+        state: &KernelState,
+        txn: &TxnCommand,
+    ) -> Vec<(
+        kimberlite_catalog::SequenceId,
+        kimberlite_catalog::SequenceValue,
+    )> {
+        let mut allocator = self.sequences.lock();
+        if !allocator.has_unlogged() {
+            return Vec::new();
+        }
+        let mut catalog = (*state.latest_catalog()).clone();
+        for change in &txn.catalog {
+            // A change that does not apply fails the command's check.
+            let _ = catalog.apply(change);
+        }
+        allocator.take_unlogged(&catalog)
+    }
+
+    /// Checks, seals, proposes and applies one command under the state
+    /// lock; durability is awaited by the caller.
+    fn log_command(&self, state: &mut KernelState, command: &Command) -> EngineResult<Op> {
         let bytes = command.encode();
         if bytes.len() > self.config.txn_bytes_max {
             return Err(EngineError::ProgramLimitExceeded(format!(
@@ -536,24 +606,16 @@ impl Engine {
                 self.config.txn_bytes_max
             )));
         }
-        let op = {
-            let mut state = self.state.write();
-            state.check(&command)?;
-            let sealed = self.seal(&mut state, DEFAULT_TENANT, &bytes)?;
-            let op = self.propose_frames(&mut state, &sealed)?;
-            state
-                .apply(op, &command)
-                .expect("command was checked under the same lock");
-            self.applied_op.store(op, Ordering::Release);
-            if let Err(error) = self.checkpoint_if_due(&mut state, false) {
-                tracing::warn!(%error, "checkpoint not logged");
-            }
-            op
-        };
-        self.replica.wait_committed(op).await?;
-        self.stats
-            .transactions_committed
-            .fetch_add(1, Ordering::Relaxed);
+        state.check(command)?;
+        let sealed = self.seal(state, DEFAULT_TENANT, &bytes)?;
+        let op = self.propose_frames(state, &sealed)?;
+        state
+            .apply(op, command)
+            .expect("command was checked under the same lock");
+        self.applied_op.store(op, Ordering::Release);
+        if let Err(error) = self.checkpoint_if_due(state, false) {
+            tracing::warn!(%error, "checkpoint not logged");
+        }
         Ok(op)
     }
 
@@ -760,7 +822,7 @@ impl Engine {
                 CatalogChange::SetAuthMode(mode),
                 CatalogChange::CreateRole(superuser),
             ],
-            mutations: vec![],
+            ..Default::default()
         })
         .await?;
         Ok(())

@@ -68,6 +68,16 @@ impl TableRows {
             .filter(|v| v.deleted_op == LIVE)
     }
 
+    /// Every key's newest live version: what constraint indexes cover.
+    pub fn latest_rows(&self) -> impl Iterator<Item = (&Vec<u8>, &Arc<Row>)> {
+        self.versions.iter().filter_map(|(key, versions)| {
+            versions
+                .last()
+                .filter(|v| v.deleted_op == LIVE)
+                .map(|v| (key, &v.row))
+        })
+    }
+
     /// Copies up to `limit` visible rows with keys after `after` (exclusive)
     /// into `out`, returning the last key copied.
     pub fn scan_chunk(

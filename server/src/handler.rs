@@ -79,8 +79,9 @@ where
     C: Sink<PgWireBackendMessage> + Unpin + Send,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
-    for (severity, code, message) in session.take_notices() {
-        let info = ErrorInfo::new(severity.into(), code.into(), message);
+    for notice in session.take_notices() {
+        let mut info = ErrorInfo::new(notice.severity.into(), notice.code.into(), notice.message);
+        info.detail = notice.detail;
         client
             .feed(PgWireBackendMessage::NoticeResponse(info.into()))
             .await?;

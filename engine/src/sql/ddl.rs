@@ -3,18 +3,24 @@
 //!
 //! The change is checked against the transaction's catalog right away (so
 //! `CREATE TABLE t` twice fails on the second statement, 42P07) and again by
-//! the kernel when the transaction commits.
+//! the kernel when the transaction commits. Constraint clauses are read by
+//! [`super::table_constraints`]; SERIAL and identity columns get their
+//! sequence from [`super::sequence`].
 
 use datafusion::sql::sqlparser::ast::{
-    ColumnOption, CreateTable, Expr, ObjectName, ObjectType, TableConstraint,
+    ColumnOption, CreateTable, DataType as AstType, GeneratedAs, ObjectName, ObjectType,
 };
-use kimberlite_catalog::{CatalogChange, ColumnDef, TableDef};
+use kimberlite_catalog::{
+    Catalog, CatalogChange, ColumnDef, ConstraintKind, Identity, SqlType, TableDef,
+};
 
+use super::table_constraints::{ConstraintSpecs, PrimaryKeySpec};
 use super::types::sql_type_from_ast;
-use super::{ident_name, table_name, Outcome, Session};
+use super::{ident_name, sequence, table_name, Outcome, Session};
 use crate::error::{EngineError, EngineResult};
 
-fn catalog_change(session: &mut Session, change: CatalogChange) -> EngineResult<()> {
+/// Applies `change` to the transaction's catalog (checking it now).
+pub(super) fn catalog_change(session: &mut Session, change: CatalogChange) -> EngineResult<()> {
     let snapshot = session.snapshot();
     let mut catalog = (*session.statement_catalog(snapshot)).clone();
     catalog.apply(&change)?;
@@ -26,18 +32,26 @@ fn catalog_change(session: &mut Session, change: CatalogChange) -> EngineResult<
     Ok(())
 }
 
-fn pk_column_names(
-    columns: &[datafusion::sql::sqlparser::ast::IndexColumn],
-) -> EngineResult<Vec<String>> {
-    columns
-        .iter()
-        .map(|c| match &c.column.expr {
-            Expr::Identifier(ident) => Ok(ident_name(ident)),
-            other => Err(EngineError::FeatureNotSupported(format!(
-                "primary key on expression {other} is not supported"
-            ))),
-        })
-        .collect()
+/// The catalog the statement sees.
+pub(super) fn current_catalog(session: &Session) -> std::sync::Arc<Catalog> {
+    session.statement_catalog(session.snapshot())
+}
+
+/// `serial`, `bigserial`, `smallserial` (and their numbered spellings): the
+/// integer type they stand for.
+fn serial_type(data_type: &AstType) -> Option<SqlType> {
+    let AstType::Custom(name, modifiers) = data_type else {
+        return None;
+    };
+    if !modifiers.is_empty() {
+        return None;
+    }
+    match name.to_string().to_lowercase().as_str() {
+        "serial" | "serial4" => Some(SqlType::Int4),
+        "bigserial" | "serial8" => Some(SqlType::Int8),
+        "smallserial" | "serial2" => Some(SqlType::Int2),
+        _ => None,
+    }
 }
 
 pub async fn create_table(session: &mut Session, create: CreateTable) -> EngineResult<Outcome> {
@@ -52,8 +66,7 @@ pub async fn create_table(session: &mut Session, create: CreateTable) -> EngineR
         ));
     }
     let name = table_name(&create.name)?;
-    let snapshot = session.snapshot();
-    if session.statement_catalog(snapshot).table(&name).is_some() {
+    if current_catalog(session).relation_exists(&name) {
         if create.if_not_exists {
             session.notice(
                 "NOTICE",
@@ -66,82 +79,117 @@ pub async fn create_table(session: &mut Session, create: CreateTable) -> EngineR
         }
         return Err(EngineError::DuplicateTable(name));
     }
+    let id = session.engine.allocate_table_id();
     let mut columns = Vec::with_capacity(create.columns.len());
-    let mut primary_key: Vec<String> = Vec::new();
+    let mut specs = ConstraintSpecs::new(&name);
+    let mut owned_sequences = Vec::new();
     for column in &create.columns {
         let column_name = ident_name(&column.name);
-        let sql_type = sql_type_from_ast(&column.data_type)?;
-        let mut nullable = true;
-        let mut default_sql = None;
+        let serial = serial_type(&column.data_type);
+        let sql_type = match serial {
+            Some(sql_type) => sql_type,
+            None => sql_type_from_ast(&column.data_type)?,
+        };
+        let mut def = ColumnDef {
+            name: column_name.clone(),
+            sql_type,
+            nullable: true,
+            default_sql: None,
+            identity: None,
+        };
+        let mut sequence_options = None;
         for option in &column.options {
+            let constraint_name = option.name.as_ref().map(ident_name);
             match &option.option {
-                ColumnOption::Null => nullable = true,
-                ColumnOption::NotNull => nullable = false,
-                ColumnOption::Default(expr) => default_sql = Some(expr.to_string()),
-                ColumnOption::PrimaryKey(_) => {
-                    if !primary_key.is_empty() {
-                        return Err(EngineError::InvalidParameterValue(format!(
-                            "multiple primary keys for table \"{name}\" are not allowed"
-                        )));
-                    }
-                    primary_key.push(column_name.clone());
-                    nullable = false;
+                ColumnOption::Null => def.nullable = true,
+                ColumnOption::NotNull => def.nullable = false,
+                ColumnOption::Default(expr) => def.default_sql = Some(expr.to_string()),
+                ColumnOption::Generated {
+                    generated_as,
+                    sequence_options: options,
+                    generation_expr: None,
+                    ..
+                } => {
+                    def.identity = Some(match generated_as {
+                        GeneratedAs::Always => Identity::Always,
+                        _ => Identity::ByDefault,
+                    });
+                    def.nullable = false;
+                    sequence_options = Some(options.clone().unwrap_or_default());
                 }
-                other => {
-                    return Err(EngineError::FeatureNotSupported(format!(
-                        "column option {other} is not supported yet"
-                    )))
+                ColumnOption::Generated { .. } => {
+                    return Err(EngineError::FeatureNotSupported(
+                        "generated columns are not supported yet".into(),
+                    ))
                 }
+                other => specs.column_option(&column_name, constraint_name, other)?,
             }
         }
-        columns.push(ColumnDef {
-            name: column_name,
-            sql_type,
-            nullable,
-            default_sql,
-        });
+        if serial.is_some() || def.identity.is_some() {
+            if def.default_sql.is_some() {
+                return Err(EngineError::Syntax(format!(
+                    "multiple default values specified for column \"{column_name}\" of table \"{name}\""
+                )));
+            }
+            let taken: Vec<String> = owned_sequences
+                .iter()
+                .map(|s: &kimberlite_catalog::SequenceDef| s.name.clone())
+                .collect();
+            let sequence = sequence::owned_sequence(
+                session,
+                &name,
+                &column_name,
+                sql_type,
+                (id, columns.len()),
+                sequence_options.as_deref().unwrap_or_default(),
+                &taken,
+            )?;
+            def.nullable = false;
+            def.default_sql = Some(sequence::nextval_sql(&sequence.name));
+            owned_sequences.push(sequence);
+        }
+        columns.push(def);
     }
     for constraint in &create.constraints {
-        match constraint {
-            TableConstraint::PrimaryKey(pk) => {
-                if !primary_key.is_empty() {
-                    return Err(EngineError::InvalidParameterValue(format!(
-                        "multiple primary keys for table \"{name}\" are not allowed"
-                    )));
-                }
-                primary_key = pk_column_names(&pk.columns)?;
-            }
-            other => {
-                return Err(EngineError::FeatureNotSupported(format!(
-                    "table constraint {other} is not supported yet"
-                )))
-            }
-        }
+        specs.table_constraint(constraint)?;
     }
-    let mut key_indexes = Vec::with_capacity(primary_key.len());
-    for key_column in &primary_key {
-        let index = columns
-            .iter()
-            .position(|c| &c.name == key_column)
-            .ok_or_else(|| {
-                EngineError::UndefinedColumn(format!(
-                    "column \"{key_column}\" named in key does not exist"
-                ))
-            })?;
-        columns[index].nullable = false;
-        key_indexes.push(index);
-    }
-    let def = TableDef {
-        id: session.engine.allocate_table_id(),
+    let mut def = TableDef {
+        id,
         name,
         columns,
-        primary_key: key_indexes,
+        primary_key: Vec::new(),
+        primary_key_name: None,
+        constraints: Vec::new(),
     };
-    // Validate defaults now, so a bad DEFAULT fails the CREATE, not every INSERT.
+    if let Some(PrimaryKeySpec { name, columns }) = specs.primary_key.take() {
+        for column in &columns {
+            let index = def
+                .column_index(column)
+                .ok_or_else(|| missing_key_column(column))?;
+            def.columns[index].nullable = false;
+            def.primary_key.push(index);
+        }
+        def.primary_key_name = name;
+    }
+    let catalog = current_catalog(session);
+    def.constraints = specs.resolve(&def, &catalog)?;
+    // Validate defaults and CHECK expressions now, so a bad one fails the
+    // CREATE, not every INSERT.
     for column in &def.columns {
         if let Some(default) = &column.default_sql {
-            super::dml::evaluate_defaults(session, &[(column.sql_type, default.clone())]).await?;
+            if column.identity.is_none() && !default.starts_with("nextval(") {
+                super::dml::evaluate_defaults(session, &[(column.sql_type, default.clone())], 1)
+                    .await?;
+            }
         }
+    }
+    for constraint in &def.constraints {
+        if let ConstraintKind::Check { .. } = &constraint.kind {
+            super::checks::check_rows(&def, &[]).await?;
+        }
+    }
+    for sequence in owned_sequences {
+        catalog_change(session, CatalogChange::CreateSequence(sequence))?;
     }
     catalog_change(session, CatalogChange::CreateTable(def))?;
     Ok(Outcome::Command {
@@ -149,25 +197,43 @@ pub async fn create_table(session: &mut Session, create: CreateTable) -> EngineR
     })
 }
 
+fn missing_key_column(column: &str) -> EngineError {
+    EngineError::UndefinedColumn(format!("column \"{column}\" named in key does not exist"))
+}
+
 pub fn drop(
     session: &mut Session,
     object_type: ObjectType,
     if_exists: bool,
     names: Vec<ObjectName>,
-    _cascade: bool,
+    cascade: bool,
 ) -> EngineResult<Outcome> {
-    if object_type != ObjectType::Table {
-        return Err(EngineError::FeatureNotSupported(format!(
-            "DROP {object_type} is not supported yet"
-        )));
+    match object_type {
+        ObjectType::Table => drop_tables(session, if_exists, &names, cascade),
+        ObjectType::Sequence => sequence::drop_sequences(session, if_exists, &names, cascade),
+        other => Err(EngineError::FeatureNotSupported(format!(
+            "DROP {other} is not supported yet"
+        ))),
     }
-    for name in &names {
+}
+
+fn drop_tables(
+    session: &mut Session,
+    if_exists: bool,
+    names: &[ObjectName],
+    cascade: bool,
+) -> EngineResult<Outcome> {
+    let catalog = current_catalog(session);
+    let mut dropped: Vec<std::sync::Arc<TableDef>> = Vec::new();
+    for name in names {
         let name = table_name(name)?;
-        let snapshot = session.snapshot();
-        match session.statement_catalog(snapshot).table(&name) {
-            Some(table) => {
-                let id = table.id;
-                catalog_change(session, CatalogChange::DropTable { id })?;
+        match catalog.table(&name) {
+            Some(table) => dropped.push(table.clone()),
+            None if catalog.sequence(&name).is_some() => {
+                return Err(EngineError::WrongObjectTypeHint {
+                    message: format!("\"{name}\" is not a table"),
+                    hint: "Use DROP SEQUENCE to remove a sequence.",
+                })
             }
             None if if_exists => {
                 session.notice(
@@ -178,6 +244,61 @@ pub fn drop(
             }
             None => return Err(EngineError::UndefinedTable(name)),
         }
+    }
+    // Foreign keys into the dropped tables: from a table dropped too they
+    // go with it; from any other they need CASCADE, which drops just the
+    // constraint (PostgreSQL's "drop cascades to constraint …").
+    let is_dropped = |id| dropped.iter().any(|t| t.id == id);
+    let mut dependents = Vec::new();
+    let mut details = Vec::new();
+    for table in &dropped {
+        for (referencing, constraint) in catalog.referencing(table.id) {
+            if !is_dropped(referencing.id) {
+                details.push(format!(
+                    "constraint {constraint} on table {} depends on table {}",
+                    referencing.name, table.name
+                ));
+            }
+            dependents.push((referencing, constraint));
+        }
+    }
+    if !details.is_empty() && !cascade {
+        let table = &dropped[0].name;
+        return Err(EngineError::DependentObjects {
+            message: format!("cannot drop table {table} because other objects depend on it"),
+            detail: details.join("\n"),
+        });
+    }
+    let cascaded: Vec<String> = dependents
+        .iter()
+        .filter(|(referencing, _)| !is_dropped(referencing.id))
+        .map(|(referencing, constraint)| {
+            format!(
+                "drop cascades to constraint {constraint} on table {}",
+                referencing.name
+            )
+        })
+        .collect();
+    match cascaded.as_slice() {
+        [] => {}
+        [one] => session.notice("NOTICE", "00000", one.clone()),
+        many => session.notice_detail(
+            "00000",
+            format!("drop cascades to {} other objects", many.len()),
+            many.join("\n"),
+        ),
+    }
+    for (referencing, constraint) in dependents {
+        let current = current_catalog(session);
+        let Some(table) = current.table_by_id(referencing.id) else {
+            continue;
+        };
+        let mut def = (**table).clone();
+        def.constraints.retain(|c| c.name != constraint);
+        catalog_change(session, CatalogChange::ReplaceTable(def))?;
+    }
+    for table in dropped {
+        catalog_change(session, CatalogChange::DropTable { id: table.id })?;
     }
     Ok(Outcome::Command {
         tag: "DROP TABLE".into(),

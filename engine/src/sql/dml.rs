@@ -58,13 +58,17 @@ pub(super) fn no_such_column(table: &TableDef, column: &str) -> EngineError {
     ))
 }
 
-/// Evaluates DEFAULT expressions (one row) coerced to their columns' types.
+/// Evaluates DEFAULT expressions for `count` rows, coerced to their
+/// columns' types: one value list per expression. Volatile defaults
+/// (`nextval`, `random()`) get a new value per row; stable ones (`now()`)
+/// one per statement.
 pub async fn evaluate_defaults(
     session: &Session,
     defaults: &[(SqlType, String)],
-) -> EngineResult<Vec<Datum>> {
-    if defaults.is_empty() {
-        return Ok(vec![]);
+    count: usize,
+) -> EngineResult<Vec<Vec<Datum>>> {
+    if defaults.is_empty() || count == 0 {
+        return Ok(vec![Vec::new(); defaults.len()]);
     }
     session.set_scope(None);
     let select = defaults
@@ -72,23 +76,29 @@ pub async fn evaluate_defaults(
         .map(|(_, sql)| sql.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    let (_, batches) = session.collect_query(&format!("SELECT {select}")).await?;
-    let batch = batches
-        .iter()
-        .find(|b| b.num_rows() > 0)
-        .ok_or_else(|| EngineError::Internal("default expressions produced no row".into()))?;
-    defaults
-        .iter()
-        .enumerate()
-        .map(|(i, (sql_type, _))| {
-            Ok(coerce_column(&batch.column(i).slice(0, 1), *sql_type, &session.zone())?.remove(0))
-        })
-        .collect()
+    let sql = if count == 1 {
+        format!("SELECT {select}")
+    } else {
+        format!("SELECT {select} FROM generate_series(1, {count})")
+    };
+    let (_, batches) = session.collect_query(&sql).await?;
+    let mut out = vec![Vec::with_capacity(count); defaults.len()];
+    for batch in &batches {
+        for (i, (sql_type, _)) in defaults.iter().enumerate() {
+            out[i].extend(coerce_column(batch.column(i), *sql_type, &session.zone())?);
+        }
+    }
+    if out.iter().any(|values| values.len() != count) {
+        return Err(EngineError::Internal(
+            "default expressions produced the wrong number of rows".into(),
+        ));
+    }
+    Ok(out)
 }
 
 /// Renders a value as PostgreSQL prints it in error details
 /// (`Key (id)=(1) already exists.`, `Failing row contains (1, null).`).
-fn datum_text(datum: &Datum, sql_type: SqlType) -> String {
+pub(crate) fn datum_text(datum: &Datum, sql_type: SqlType) -> String {
     let float = |v: f64| {
         if v.is_nan() {
             "NaN".to_string()
@@ -145,7 +155,7 @@ fn datum_text(datum: &Datum, sql_type: SqlType) -> String {
     }
 }
 
-fn unique_violation(table: &TableDef, row: &Row) -> EngineError {
+pub(super) fn unique_violation(table: &TableDef, row: &Row) -> EngineError {
     let columns: Vec<&str> = table
         .primary_key
         .iter()
@@ -157,7 +167,8 @@ fn unique_violation(table: &TableDef, row: &Row) -> EngineError {
         .map(|&k| datum_text(&row[k], table.columns[k].sql_type))
         .collect();
     EngineError::UniqueViolation {
-        constraint: format!("{}_pkey", table.name),
+        table: table.name.clone(),
+        constraint: table.primary_key_name(),
         detail: format!(
             "Key ({})=({}) already exists.",
             columns.join(", "),
@@ -326,7 +337,23 @@ pub async fn insert(session: &mut Session, mut insert: Insert) -> EngineResult<O
         ));
     }
 
-    // Defaults for every column that may need one.
+    for &c in &targets {
+        let column = &table.columns[c];
+        let all_default = insert.source.is_some()
+            && (0..row_count(&batches)).all(|r| {
+                default_cells.contains(&(r, targets.iter().position(|&t| t == c).unwrap_or(0)))
+            });
+        if column.identity == Some(kimberlite_catalog::Identity::Always) && !all_default {
+            return Err(EngineError::GeneratedAlways(column.name.clone()));
+        }
+    }
+    let rows = if insert.source.is_none() {
+        1
+    } else {
+        row_count(&batches)
+    };
+
+    // Defaults for every column that may need one, a value per row.
     let default_columns: Vec<usize> = (0..column_count)
         .filter(|c| table.columns[*c].default_sql.is_some())
         .collect();
@@ -346,19 +373,20 @@ pub async fn insert(session: &mut Session, mut insert: Insert) -> EngineResult<O
                 )
             })
             .collect::<Vec<_>>(),
+        rows,
     )
     .await?;
-    let default_of = |c: usize| -> Datum {
+    let default_of = |c: usize, r: usize| -> Datum {
         needed
             .iter()
             .position(|&n| n == c)
-            .map(|i| default_values[i].clone())
+            .map(|i| default_values[i][r].clone())
             .unwrap_or(Datum::Null)
     };
 
     let mut new_rows: Vec<Row> = Vec::new();
     if insert.source.is_none() {
-        new_rows.push((0..column_count).map(default_of).collect());
+        new_rows.push((0..column_count).map(|c| default_of(c, 0)).collect());
     }
     let mut row_index = 0usize;
     let zone = session.zone();
@@ -375,13 +403,13 @@ pub async fn insert(session: &mut Session, mut insert: Insert) -> EngineResult<O
                     if targets.contains(&c) {
                         Datum::Null
                     } else {
-                        default_of(c)
+                        default_of(c, row_index)
                     }
                 })
                 .collect();
             for (i, &c) in targets.iter().enumerate() {
                 row[c] = if default_cells.contains(&(row_index, i)) {
-                    default_of(c)
+                    default_of(c, row_index)
                 } else {
                     columns[i][r].clone()
                 };
@@ -402,8 +430,13 @@ pub async fn insert(session: &mut Session, mut insert: Insert) -> EngineResult<O
             new_rows
         }
     };
+    super::enforce::finish_statement(session).await?;
     let tag = format!("INSERT 0 {}", new_rows.len());
     finish(&table, &alias, new_rows, insert.returning, tag).await
+}
+
+fn row_count(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(|b| b.num_rows()).sum()
 }
 
 /// Checks a new row (NOT NULL, primary key now) and writes it into the
@@ -412,11 +445,12 @@ pub(super) fn write_new_row(session: &mut Session, table: &TableDef, row: Row) -
     check_not_null(table, &row)?;
     let key = row_key(session, table, &row);
     let base = claim_key(session, table, &key, &row)?;
+    super::enforce::record(session, table, None, Some((key.clone(), row.clone())));
     session
         .txn
         .as_mut()
         .expect("in a transaction")
-        .write(table.id, key, Some(row), base);
+        .write(table, key, Some(row), base);
     session.check_txn_written()
 }
 
@@ -504,7 +538,11 @@ async fn select_target(
 
 /// Takes the row lock of `key` for the statement's transaction, waiting
 /// while another open transaction holds it.
-async fn lock_row(session: &mut Session, table: &TableDef, key: &[u8]) -> EngineResult<()> {
+pub(super) async fn lock_row(
+    session: &mut Session,
+    table: &TableDef,
+    key: &[u8],
+) -> EngineResult<()> {
     let engine = session.engine.clone();
     let txn = session
         .txn
@@ -662,6 +700,7 @@ pub async fn update(session: &mut Session, update: Update) -> EngineResult<Outco
         .await?;
         recheck = stale;
     }
+    super::enforce::finish_statement(session).await?;
     let tag = format!("UPDATE {}", new_rows.len());
     finish(&table, &alias, new_rows, update.returning, tag).await
 }
@@ -696,6 +735,7 @@ async fn update_rows(
                 stale.push(key);
                 continue;
             }
+            let old = row.clone();
             for (i, &c) in set_columns.iter().enumerate() {
                 row[c] = values[i][r].clone();
             }
@@ -705,9 +745,15 @@ async fn update_rows(
             } else {
                 encode_key(table.primary_key.iter().map(|&k| &row[k]))
             };
+            super::enforce::record(
+                session,
+                table,
+                Some((key.clone(), old)),
+                Some((new_key.clone(), row.clone())),
+            );
             if new_key == key {
                 session.txn.as_mut().expect("in a transaction").write(
-                    table.id,
+                    table,
                     key,
                     Some(row.clone()),
                     base,
@@ -718,11 +764,11 @@ async fn update_rows(
                     .txn
                     .as_mut()
                     .expect("in a transaction")
-                    .write(table.id, key, None, base);
+                    .write(table, key, None, base);
                 session.check_txn_written()?;
                 let new_base = claim_key(session, table, &new_key, &row)?;
                 session.txn.as_mut().expect("in a transaction").write(
-                    table.id,
+                    table,
                     new_key,
                     Some(row.clone()),
                     new_base,
@@ -773,17 +819,19 @@ pub async fn delete(session: &mut Session, delete: Delete) -> EngineResult<Outco
                     stale.push(key);
                     continue;
                 }
+                super::enforce::record(session, &table, Some((key.clone(), row.clone())), None);
                 session
                     .txn
                     .as_mut()
                     .expect("in a transaction")
-                    .write(table.id, key, None, base);
+                    .write(&table, key, None, base);
                 session.check_txn_written()?;
                 old_rows.push(row);
             }
         }
         recheck = stale;
     }
+    super::enforce::finish_statement(session).await?;
     let tag = format!("DELETE {}", old_rows.len());
     finish(&table, &alias, old_rows, delete.returning, tag).await
 }

@@ -18,6 +18,7 @@
 
 pub mod array;
 mod audit;
+mod checks;
 pub mod classify;
 mod commands;
 pub mod convert;
@@ -28,6 +29,10 @@ mod ddl;
 pub mod deadline;
 pub mod decode;
 mod dml;
+mod enforce;
+pub mod sequence;
+mod table_constraints;
+pub(crate) use dml::datum_text;
 pub mod interval;
 mod literals;
 pub mod naming;
@@ -237,6 +242,15 @@ pub fn table_name(name: &ObjectName) -> EngineResult<String> {
 }
 
 /// A connection's SQL state.
+/// A NOTICE or WARNING for the client.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub severity: &'static str,
+    pub code: &'static str,
+    pub message: String,
+    pub detail: Option<String>,
+}
+
 pub struct Session {
     engine: Arc<Engine>,
     ctx: SessionContext,
@@ -247,7 +261,7 @@ pub struct Session {
     /// Set by a result stream that failed after `execute` returned.
     stream_failed: Arc<std::sync::atomic::AtomicBool>,
     /// NOTICE/WARNING messages for the client: (severity, SQLSTATE, text).
-    notices: Vec<(&'static str, &'static str, String)>,
+    notices: Vec<Notice>,
     /// Counters of the statement running now, and of the one before.
     statement: Arc<stats::StatementStats>,
     previous_statement: stats::StatementTotals,
@@ -266,6 +280,8 @@ pub struct Session {
     /// The open transaction is an implicit block (a multi-statement query,
     /// or extended-protocol messages up to Sync) that commits as a whole.
     implicit_block: bool,
+    /// What `nextval`, `currval` and friends share.
+    sequences: Arc<sequence::SessionSequences>,
 }
 
 impl Session {
@@ -284,6 +300,10 @@ impl Session {
             Arc::new(KimberliteCatalog::new(engine.clone(), scope.clone())),
         );
         register_functions(&ctx, user, database);
+        let sequences = sequence::SessionSequences::new(engine.clone());
+        for udf in sequence::functions(&sequences) {
+            ctx.register_udf(udf);
+        }
         ctx.add_analyzer_rule(Arc::new(overflow::CheckedIntegerArithmetic));
         // After type coercion, which is what puts string literals in casts.
         ctx.add_analyzer_rule(Arc::new(text_literals::PostgresTextLiterals));
@@ -313,6 +333,7 @@ impl Session {
             cursors: Default::default(),
             savepoints: Vec::new(),
             implicit_block: false,
+            sequences,
         }
     }
 
@@ -475,11 +496,26 @@ impl Session {
 
     /// Queues a notice for the client (sent before the statement's result).
     pub(crate) fn notice(&mut self, severity: &'static str, code: &'static str, message: String) {
-        self.notices.push((severity, code, message));
+        self.notices.push(Notice {
+            severity,
+            code,
+            message,
+            detail: None,
+        });
+    }
+
+    /// A notice with PostgreSQL's DETAIL field.
+    pub(crate) fn notice_detail(&mut self, code: &'static str, message: String, detail: String) {
+        self.notices.push(Notice {
+            severity: "NOTICE",
+            code,
+            message,
+            detail: Some(detail),
+        });
     }
 
     /// Takes the notices the last statement produced.
-    pub fn take_notices(&mut self) -> Vec<(&'static str, &'static str, String)> {
+    pub fn take_notices(&mut self) -> Vec<Notice> {
         std::mem::take(&mut self.notices)
     }
 
@@ -509,11 +545,11 @@ impl Session {
         }
         match &mut self.txn {
             Some(txn) if txn.explicit => {
-                self.notices.push((
+                self.notice(
                     "WARNING",
                     "25001",
                     "there is already a transaction in progress".into(),
-                ));
+                );
             }
             // BEGIN inside a multi-statement query turns its implicit block
             // into a regular transaction block, earlier statements included.
@@ -540,6 +576,7 @@ impl Session {
             Statement::Update(_) => "UPDATE",
             Statement::Delete(_) => "DELETE",
             Statement::CreateTable(_) => "CREATE TABLE",
+            Statement::CreateSequence { .. } => "CREATE SEQUENCE",
             Statement::Drop { .. } => "DROP",
             Statement::Copy { to: false, .. } => "COPY FROM",
             _ => return Ok(()),
@@ -549,11 +586,11 @@ impl Session {
 
     async fn commit(&mut self) -> EngineResult<Outcome> {
         let Some(txn) = self.txn.take() else {
-            self.notices.push((
+            self.notice(
                 "WARNING",
                 "25P01",
                 "there is no transaction in progress".into(),
-            ));
+            );
             return Ok(Outcome::Command {
                 tag: "COMMIT".into(),
             });
@@ -587,6 +624,21 @@ impl Session {
             Statement::Update(update) => dml::update(self, update).await,
             Statement::Delete(delete) => dml::delete(self, delete).await,
             Statement::CreateTable(create) => ddl::create_table(self, create).await,
+            Statement::CreateSequence {
+                temporary: false,
+                if_not_exists,
+                name,
+                data_type,
+                sequence_options,
+                owned_by,
+            } => sequence::create_sequence(
+                self,
+                if_not_exists,
+                &name,
+                data_type.as_ref(),
+                &sequence_options,
+                owned_by.as_ref(),
+            ),
             Statement::Drop {
                 object_type,
                 if_exists,
@@ -715,6 +767,7 @@ impl Session {
             .as_ref()
             .map(|t| t.writes.clone())
             .unwrap_or_default();
+        self.sequences.set_catalog(catalog.clone());
         let scope = ReadScope {
             snapshot,
             catalog,

@@ -9,9 +9,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kimberlite_catalog::{Catalog, CatalogChange, TableId};
+use kimberlite_catalog::{Catalog, CatalogChange, TableDef, TableId};
 use kimberlite_consensus::Op;
 
+use crate::constraints::{Change, KeyIndexes, Layer};
 use crate::datum::Row;
 use crate::kernel::{Mutation, TxnCommand};
 
@@ -75,6 +76,12 @@ pub struct Txn {
     pub queried: bool,
     /// The row locks this transaction holds; released when it is dropped.
     pub locks: Option<crate::locks::TxnLocks>,
+    /// UNIQUE and foreign-key indexes over the overlay's rows (the
+    /// committed rows' are the kernel's).
+    pub indexes: Arc<KeyIndexes>,
+    /// Rows the running statement changed in constrained tables, for the
+    /// checks at its end.
+    pub changes: Vec<Change>,
 }
 
 /// What a savepoint restores: the transaction's writes and DDL as they
@@ -84,6 +91,7 @@ pub struct TxnMark {
     catalog: Option<Arc<Catalog>>,
     catalog_changes: Vec<CatalogChange>,
     writes: BTreeMap<TableId, TableOverlay>,
+    indexes: Arc<KeyIndexes>,
     bytes_written: usize,
 }
 
@@ -94,6 +102,7 @@ impl Txn {
             catalog: self.catalog.clone(),
             catalog_changes: self.catalog_changes.clone(),
             writes: self.writes.clone(),
+            indexes: self.indexes.clone(),
             bytes_written: self.bytes_written,
         }
     }
@@ -103,6 +112,8 @@ impl Txn {
         self.catalog = mark.catalog;
         self.catalog_changes = mark.catalog_changes;
         self.writes = mark.writes;
+        self.indexes = mark.indexes;
+        self.changes.clear();
         self.bytes_written = mark.bytes_written;
         self.failed = false;
     }
@@ -124,10 +135,15 @@ impl Txn {
     }
 
     /// Records a write of `key`. The first write of a key fixes its base.
-    pub fn write(&mut self, table: TableId, key: Vec<u8>, row: Option<Row>, base: Base) {
+    pub fn write(&mut self, table: &TableDef, key: Vec<u8>, row: Option<Row>, base: Base) {
         self.bytes_written += key.len() + row.as_ref().map_or(0, row_bytes);
-        let overlay = Arc::make_mut(self.writes.entry(table).or_default());
-        let base = overlay.get(&key).map(|e| e.base).unwrap_or(base);
+        let overlay = Arc::make_mut(self.writes.entry(table.id).or_default());
+        let previous = overlay.get(&key);
+        let base = previous.map(|e| e.base).unwrap_or(base);
+        if !table.constraints.is_empty() {
+            let old = previous.and_then(|e| e.row.clone());
+            Arc::make_mut(&mut self.indexes).update(table, &key, old.as_deref(), row.as_ref());
+        }
         overlay.insert(
             key,
             OverlayEntry {
@@ -176,7 +192,21 @@ impl Txn {
         TxnCommand {
             catalog: self.catalog_changes.clone(),
             mutations,
+            sequences: Vec::new(),
         }
+    }
+}
+
+impl Layer for Txn {
+    fn row(&self, table: TableId, key: &[u8]) -> Option<Option<&Row>> {
+        self.writes
+            .get(&table)
+            .and_then(|o| o.get(key))
+            .map(|e| e.row.as_deref())
+    }
+
+    fn candidates(&self, table: TableId, columns: &[usize], ik: &[u8]) -> Vec<Vec<u8>> {
+        self.indexes.candidates(table, columns, ik)
     }
 }
 

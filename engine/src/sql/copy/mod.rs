@@ -48,6 +48,8 @@ pub struct CopyIn {
     targets: Vec<usize>,
     /// A full row of defaults for the columns COPY does not fill.
     defaults: Row,
+    /// Columns whose default is `nextval(name)`: a new value per row.
+    sequences: Vec<(usize, String)>,
     decoder: Decoder,
     header_pending: bool,
     pending: Vec<(Record, Vec<Option<String>>)>,
@@ -205,12 +207,21 @@ async fn copy_in_table(
                 )
             })
             .collect::<Vec<_>>(),
+        1,
     )
     .await?;
     let mut defaults: Row = vec![Datum::Null; table.columns.len()];
-    for (c, value) in defaulted.into_iter().zip(values) {
-        defaults[c] = value;
+    for (c, mut value) in defaulted.iter().copied().zip(values) {
+        defaults[c] = value.remove(0);
     }
+    // `nextval` defaults (SERIAL, identity) draw a value per row.
+    let sequences: Vec<(usize, String)> = defaulted
+        .iter()
+        .filter_map(|&c| {
+            let sql = table.columns[c].default_sql.as_deref()?;
+            super::sequence::default_sequence(sql).map(|name| (c, name))
+        })
+        .collect();
     let columns = targets.len();
     let binary = options.format == Format::Binary;
     let mut options = options;
@@ -222,6 +233,7 @@ async fn copy_in_table(
         table,
         targets,
         defaults,
+        sequences,
         header_pending: options.header,
         decoder: Decoder::new(options),
         pending: Vec::with_capacity(BATCH_RECORDS),
@@ -474,6 +486,10 @@ impl CopyIn {
         }
         for (r, (record, _)) in self.pending.iter().enumerate() {
             let mut row = self.defaults.clone();
+            for (c, name) in &self.sequences {
+                let value = session.sequences.nextval(name)?;
+                row[*c] = super::sequence::sequence_datum(value, self.table.columns[*c].sql_type);
+            }
             for (i, &c) in self.targets.iter().enumerate() {
                 row[c] = std::mem::replace(&mut columns[i][r], Datum::Null);
             }
@@ -556,6 +572,10 @@ impl Session {
             return Err(EngineError::Internal("no COPY in progress".into()));
         };
         if let Err(error) = copy.drain(self, true) {
+            self.abandon_copy();
+            return Err(error);
+        }
+        if let Err(error) = super::enforce::finish_statement(self).await {
             self.abandon_copy();
             return Err(error);
         }
