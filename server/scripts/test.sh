@@ -13,6 +13,9 @@ step() { printf '\n=== %s\n' "$*"; }
 step "system packages"
 need_apt=()
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+# The reference server for differential tests (Debian's PostgreSQL 15).
+pg_bin=$(ls -d /usr/lib/postgresql/15/bin 2>/dev/null || true)
+[ -n "$pg_bin" ] || need_apt+=(postgresql)
 command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
 [ -f /usr/share/java/postgresql.jar ] || need_apt+=(libpostgresql-jdbc-java)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
@@ -22,6 +25,19 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 psql --version
+pg_bin=/usr/lib/postgresql/15/bin
+
+step "reference PostgreSQL 15 (differential tests), on a free port"
+pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+pg_dir=$(mktemp -d /tmp/kimberlite-pgref.XXXXXX)
+as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
+[ "$(id -u)" = 0 ] && chown postgres "$pg_dir"
+as_pg "$pg_bin/initdb -D $pg_dir/data -A trust -U postgres --locale=C.UTF-8 -E UTF8" >/dev/null
+as_pg "$pg_bin/pg_ctl -D $pg_dir/data -l $pg_dir/log -w -o '-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off' start" >/dev/null
+stop_reference() { as_pg "$pg_bin/pg_ctl -D $pg_dir/data -m immediate stop" >/dev/null 2>&1 || true; rm -rf "$pg_dir"; }
+trap stop_reference EXIT
+export KIMBERLITE_PG_REFERENCE="postgres://postgres@127.0.0.1:$pg_port"
+psql "$KIMBERLITE_PG_REFERENCE/postgres" -X -At -c 'SHOW server_version'
 
 step "python venv (psycopg 3, psycopg2, asyncpg, pytest)"
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
