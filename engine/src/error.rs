@@ -25,6 +25,9 @@ pub enum EngineError {
     FeatureNotSupported(String),
     #[error("relation \"{0}\" does not exist")]
     UndefinedTable(String),
+    /// 55P03: NOWAIT met a locked row.
+    #[error("{0}")]
+    LockNotAvailable(String),
     /// 42P16.
     #[error("{0}")]
     InvalidTableDefinition(String),
@@ -227,6 +230,7 @@ impl EngineError {
             EngineError::UndefinedTable(_) => "42P01",
             EngineError::UndefinedRelation(_) => "42P01",
             EngineError::InvalidTableDefinition(_) => "42P16",
+            EngineError::LockNotAvailable(_) => "55P03",
             EngineError::WrongObjectType(_) => "42809",
             EngineError::WrongObjectTypeHint { .. } => "42809",
             EngineError::UndefinedColumn(_) => "42703",

@@ -98,6 +98,22 @@ impl TxnLocks {
     }
 }
 
+impl TxnLocks {
+    /// Locks `key` if no other transaction holds it (NOWAIT); never waits.
+    pub fn try_lock(&self, table: TableId, key: &[u8]) -> bool {
+        let row: RowId = (table, key.to_vec());
+        let mut state = self.locks.state.lock();
+        match state.holders.get(&row).copied() {
+            None => {
+                state.holders.insert(row.clone(), self.owner);
+                state.held.entry(self.owner).or_default().push(row);
+                true
+            }
+            Some(holder) => holder == self.owner,
+        }
+    }
+}
+
 /// Clears a waiter's edge when its wait ends, also when it is cancelled.
 struct WaitMark<'a>(&'a TxnLocks);
 

@@ -425,6 +425,14 @@ pub async fn insert(session: &mut Session, mut insert: Insert) -> EngineResult<O
         }
         None => {
             for row in &new_rows {
+                check_not_null(&table, row)?;
+                if !table.has_row_id() {
+                    // An open transaction that wrote this key (inserted,
+                    // updated or deleted it) decides whether it is free:
+                    // wait for it, as PostgreSQL does.
+                    let key = encode_key(table.primary_key.iter().map(|&k| &row[k]));
+                    lock_row(session, &table, &key).await?;
+                }
                 write_new_row(session, &table, row.clone())?;
             }
             new_rows
@@ -483,7 +491,7 @@ pub(super) fn target_table(
 }
 
 /// Runs `SELECT key, base, <columns>, <extra> FROM target AS alias WHERE …`.
-async fn select_target(
+pub(super) async fn select_target(
     session: &Session,
     table: &Arc<TableDef>,
     alias: &str,
@@ -555,7 +563,7 @@ pub(super) async fn lock_row(
 
 /// Whether a newer version than `base` was committed since the statement's
 /// snapshot (the transaction's own writes never are).
-fn is_stale(session: &Session, table: &TableDef, key: &[u8], base: Base) -> bool {
+pub(super) fn is_stale(session: &Session, table: &TableDef, key: &[u8], base: Base) -> bool {
     matches!(
         check_base(session, table, key, base),
         Err(EngineError::SerializationFailure)
@@ -618,7 +626,10 @@ async fn claim_row(
 }
 
 /// Keys, bases and current rows out of a `select_target` batch.
-fn target_rows(table: &TableDef, batch: &RecordBatch) -> EngineResult<Vec<(Vec<u8>, Base, Row)>> {
+pub(super) fn target_rows(
+    table: &TableDef,
+    batch: &RecordBatch,
+) -> EngineResult<Vec<(Vec<u8>, Base, Row)>> {
     let keys = batch
         .column(0)
         .as_any()

@@ -20,7 +20,6 @@ use kimberlite_catalog::{Catalog, RefAction, TableDef};
 
 use super::ddl::current_catalog;
 use super::dml::{check_not_null, evaluate_defaults, lock_row};
-use super::txn::Base;
 use super::Session;
 use crate::constraints::{check_changes, convert_value, orphaned_references, Change, FinalState};
 use crate::datum::{Datum, Row};
@@ -166,37 +165,6 @@ fn referential_actions(session: &Session, catalog: &Catalog, changes: &[Change])
     actions
 }
 
-/// The newest version of `key` the transaction may write over: its own, or
-/// the newest committed one (which REPEATABLE READ must have seen).
-fn current_version(
-    session: &Session,
-    table: &TableDef,
-    key: &[u8],
-) -> EngineResult<Option<(Row, Base)>> {
-    let txn = session.txn.as_ref().expect("in a transaction");
-    if let Some(entry) = txn.writes.get(&table.id).and_then(|o| o.get(key)) {
-        return Ok(entry.row.as_ref().map(|r| ((**r).clone(), entry.base)));
-    }
-    let state = session.engine.state.read();
-    let Some(version) = state
-        .projections
-        .table(table.id)
-        .and_then(|t| t.latest(key))
-    else {
-        return Ok(None);
-    };
-    if txn
-        .snapshot
-        .is_some_and(|snapshot| version.created_op > snapshot)
-    {
-        return Err(EngineError::SerializationFailure);
-    }
-    Ok(Some((
-        (*version.row).clone(),
-        Base::Existing(version.created_op),
-    )))
-}
-
 async fn run_action(session: &mut Session, action: &Action) -> EngineResult<()> {
     let child = &action.child;
     let defaults = if action.action == RefAction::SetDefault {
@@ -221,7 +189,7 @@ async fn run_action(session: &mut Session, action: &Action) -> EngineResult<()> 
     };
     for key in &action.keys {
         lock_row(session, child, key).await?;
-        let Some((old, base)) = current_version(session, child, key)? else {
+        let Some((old, base)) = super::upsert::existing(session, child, key)? else {
             continue; // gone already (an earlier cascade of this statement)
         };
         let new = match (action.action, &action.parent_new) {

@@ -30,6 +30,7 @@ pub mod deadline;
 pub mod decode;
 mod dml;
 mod enforce;
+mod for_update;
 pub mod sequence;
 mod table_constraints;
 pub(crate) use dml::datum_text;
@@ -612,6 +613,16 @@ impl Session {
         self.check_writable(&statement)?;
         self.fix_snapshot(&statement)?;
         match statement {
+            Statement::Query(mut query) if !query.locks.is_empty() => {
+                for_update::lock_rows(self, &query).await?;
+                query.locks.clear();
+                let query = self.run_query(Statement::Query(query)).await?;
+                Ok(Outcome::Rows {
+                    schema: query.schema,
+                    stream: query.stream,
+                    constant: query.constant,
+                })
+            }
             Statement::Query(_) | Statement::Explain { .. } => {
                 let query = self.run_query(statement).await?;
                 Ok(Outcome::Rows {

@@ -81,6 +81,9 @@ pub(super) async fn insert_on_conflict(
             }
             continue;
         }
+        // Wait for an open transaction that wrote this key (PostgreSQL
+        // waits on its speculative insertion the same way).
+        super::dml::lock_row(session, table, &key).await?;
         match existing(session, table, &key)? {
             None => {
                 write_new_row(session, table, row.clone())?;
@@ -162,7 +165,13 @@ fn check_target(table: &TableDef, on: &OnConflict) -> EngineResult<()> {
 }
 
 /// The live row at `key` the statement conflicts with, and its base.
-fn existing(session: &Session, table: &TableDef, key: &[u8]) -> EngineResult<Option<(Row, Base)>> {
+/// The newest version of `key` the transaction may write over: its own, or
+/// the newest committed one (which REPEATABLE READ must have seen).
+pub(super) fn existing(
+    session: &Session,
+    table: &TableDef,
+    key: &[u8],
+) -> EngineResult<Option<(Row, Base)>> {
     let txn = session
         .txn
         .as_ref()

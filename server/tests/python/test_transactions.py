@@ -291,3 +291,78 @@ def test_tpcb_like_workload_at_scale_1_has_no_failed_transactions(server):
         count, = conn.execute("SELECT count(*) FROM pgbench_history").fetchone()
     assert count == clients * transactions
     assert history == branch == tellers_sum == accounts_sum
+
+
+def test_insert_of_a_key_an_open_transaction_wrote_waits_for_it(server):
+    with connect(server, autocommit=True) as setup:
+        setup.execute("CREATE TABLE ik (id int PRIMARY KEY, v text)")
+    a = connect(server)
+    b = connect(server, autocommit=True)
+    # A commits: B's insert of the same key then fails with 23505.
+    a.execute("INSERT INTO ik VALUES (1, 'a')")
+    thread, result = run_in_thread(lambda: b.execute("INSERT INTO ik VALUES (1, 'b')"))
+    thread.join(timeout=0.5)
+    assert thread.is_alive(), "B waits for A's insert of key 1"
+    a.commit()
+    thread.join(timeout=30)
+    assert isinstance(result.get("error"), psycopg.errors.UniqueViolation), result
+    # A rolls back: B's insert then succeeds.
+    a.execute("INSERT INTO ik VALUES (2, 'a')")
+    thread, result = run_in_thread(lambda: b.execute("INSERT INTO ik VALUES (2, 'b')").rowcount)
+    thread.join(timeout=0.5)
+    assert thread.is_alive()
+    a.rollback()
+    thread.join(timeout=30)
+    assert result == {"value": 1}, result
+    # ON CONFLICT DO NOTHING waits too, then does nothing.
+    a.execute("INSERT INTO ik VALUES (3, 'a')")
+    thread, result = run_in_thread(
+        lambda: b.execute("INSERT INTO ik VALUES (3, 'b') ON CONFLICT DO NOTHING").rowcount
+    )
+    thread.join(timeout=0.5)
+    assert thread.is_alive()
+    a.commit()
+    thread.join(timeout=30)
+    assert result == {"value": 0}, result
+    assert b.execute("SELECT id, v FROM ik ORDER BY id").fetchall() == [
+        (1, "a"), (2, "b"), (3, "a")]
+    a.close()
+    b.close()
+
+
+def test_select_for_update_locks_rows_and_reads_the_newest_version(server):
+    with connect(server, autocommit=True) as setup:
+        setup.execute("CREATE TABLE fu (id int PRIMARY KEY, bal int NOT NULL)")
+        setup.execute("INSERT INTO fu VALUES (1, 100), (2, 100)")
+    a = connect(server)
+    b = connect(server, autocommit=True)
+    c = connect(server, autocommit=True)
+    # A reader that means to write holds the row: a writer waits for it.
+    assert a.execute("SELECT bal FROM fu WHERE id = %s FOR UPDATE", (1,)).fetchone() == (100,)
+    thread, result = run_in_thread(
+        lambda: b.execute("UPDATE fu SET bal = bal + 1 WHERE id = 1").rowcount)
+    thread.join(timeout=0.5)
+    assert thread.is_alive(), "the UPDATE waits for the FOR UPDATE lock"
+    # Other rows are not locked; plain readers never wait.
+    assert c.execute("UPDATE fu SET bal = 7 WHERE id = 2").rowcount == 1
+    assert c.execute("SELECT bal FROM fu WHERE id = 1").fetchone() == (100,)
+    a.execute("UPDATE fu SET bal = bal - 30 WHERE id = 1")
+    a.commit()
+    thread.join(timeout=30)
+    assert result == {"value": 1}
+    assert b.execute("SELECT bal FROM fu WHERE id = 1").fetchone() == (71,)
+    # FOR UPDATE waits for an open writer, then returns its committed row.
+    a.execute("UPDATE fu SET bal = 500 WHERE id = 1")
+    with pytest.raises(psycopg.errors.LockNotAvailable):
+        b.execute("SELECT * FROM fu WHERE id = 1 FOR UPDATE NOWAIT")
+    thread, result = run_in_thread(
+        lambda: b.execute("SELECT bal FROM fu WHERE id = 1 FOR UPDATE").fetchone())
+    thread.join(timeout=0.5)
+    assert thread.is_alive()
+    a.commit()
+    thread.join(timeout=30)
+    assert result == {"value": (500,)}, result
+    with pytest.raises(psycopg.errors.FeatureNotSupported):
+        b.execute("SELECT * FROM fu a JOIN fu b ON a.id = b.id FOR UPDATE")
+    for conn in (a, b, c):
+        conn.close()
