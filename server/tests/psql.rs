@@ -174,3 +174,11 @@ fn psql_constraints_transcript_matches_postgresql() {
 fn psql_sequences_transcript_matches_postgresql() {
     run_differential("sequences");
 }
+
+/// `upsert_unique.out` was recorded from PostgreSQL 15: ON CONFLICT with a
+/// UNIQUE constraint as the target (columns, ON CONSTRAINT, none), NULLs
+/// that never conflict, and a clash on a key that is not the target.
+#[test]
+fn psql_upsert_on_unique_transcript_matches_postgresql() {
+    run_differential("upsert_unique");
+}

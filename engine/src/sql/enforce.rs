@@ -103,6 +103,25 @@ pub(super) async fn finish_statement(session: &mut Session) -> EngineResult<()> 
     check_changes(&final_state, &catalog, &all)
 }
 
+/// Keys of the rows (committed latest ⊕ the transaction's overlay) whose
+/// `columns` of `table` encode to `values`.
+pub(super) fn find_rows(
+    session: &Session,
+    table: &TableDef,
+    columns: &[usize],
+    values: &[u8],
+) -> Vec<Vec<u8>> {
+    let state = session.engine.state.read();
+    let txn = session.txn.as_ref().expect("in a transaction");
+    let final_state = FinalState {
+        projections: &state.projections,
+        indexes: &state.indexes,
+        layer: txn,
+    };
+    let types: Vec<_> = columns.iter().map(|&c| table.columns[c].sql_type).collect();
+    final_state.find(table, columns, &types, values)
+}
+
 async fn check_new_rows(catalog: &Catalog, changes: &[Change]) -> EngineResult<()> {
     let mut tables: Vec<u64> = changes.iter().map(|c| c.table).collect();
     tables.sort_unstable();

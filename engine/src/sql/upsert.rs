@@ -1,8 +1,9 @@
 //! `INSERT … ON CONFLICT (…) DO NOTHING | DO UPDATE SET … [WHERE …]`.
 //!
-//! The conflict target must be the primary key (our one unique constraint
-//! so far): its columns, or `ON CONSTRAINT t_pkey`. Each proposed row is
-//! looked up by its key in the transaction's own writes, then in the newest
+//! The conflict target is the primary key or a UNIQUE constraint: its
+//! columns (in any order), or `ON CONSTRAINT name`; without a target (DO
+//! NOTHING) every one of them. Each proposed row is looked up by the
+//! target's values in the transaction's own writes, then in the newest
 //! committed version (as PostgreSQL's READ COMMITTED does; under REPEATABLE
 //! READ a newer version than the snapshot is 40001). Rows without a
 //! conflict are inserted as usual; conflicting ones are skipped or updated.
@@ -12,8 +13,8 @@
 //! (42702), as in PostgreSQL. A key proposed twice in one statement is
 //! skipped by DO NOTHING and refused (21000) by DO UPDATE.
 //!
-//! Left out: other unique constraints and indexes as targets (they do not
-//! exist yet), and DO UPDATE changing the primary key itself (0A000).
+//! Left out: unique indexes as targets (there are none yet), partial-index
+//! `WHERE` inference, and DO UPDATE changing the primary key (0A000).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -53,8 +54,8 @@ pub(super) async fn insert_on_conflict(
     rows: Vec<Row>,
     on: OnConflict,
 ) -> EngineResult<Vec<Row>> {
-    check_target(table, &on)?;
-    if table.primary_key.is_empty() {
+    let targets = check_target(table, &on)?;
+    if targets.is_empty() {
         // Nothing can conflict with a hidden row id.
         for row in &rows {
             write_new_row(session, table, row.clone())?;
@@ -67,11 +68,15 @@ pub(super) async fn insert_on_conflict(
     };
     let mut affected: Vec<(usize, Row)> = Vec::new();
     let mut conflicts = Vec::new();
-    let mut proposed: HashSet<Vec<u8>> = HashSet::new();
+    let mut proposed: HashSet<(usize, Vec<u8>)> = HashSet::new();
     for (position, row) in rows.into_iter().enumerate() {
         check_not_null(table, &row)?;
-        let key = encode_key(table.primary_key.iter().map(|&k| &row[k]));
-        if !proposed.insert(key.clone()) {
+        let values: Vec<(usize, Vec<u8>)> = targets
+            .iter()
+            .enumerate()
+            .filter_map(|(i, columns)| target_values(table, columns, &row).map(|v| (i, v)))
+            .collect();
+        if values.iter().any(|v| proposed.contains(v)) {
             if update.is_some() {
                 return Err(EngineError::CardinalityViolation {
                     message: "ON CONFLICT DO UPDATE command cannot affect row a second time".into(),
@@ -81,16 +86,32 @@ pub(super) async fn insert_on_conflict(
             }
             continue;
         }
+        proposed.extend(values);
+        let key = match conflicting_key(session, table, &targets, &row) {
+            Some(key) => key,
+            None if table.has_row_id() => {
+                write_new_row(session, table, row.clone())?;
+                affected.push((position, row));
+                continue;
+            }
+            None => encode_key(table.primary_key.iter().map(|&k| &row[k])),
+        };
         // Wait for an open transaction that wrote this key (PostgreSQL
-        // waits on its speculative insertion the same way).
+        // waits on its speculative insertion the same way), then look
+        // again: it may have committed the conflicting row.
         super::dml::lock_row(session, table, &key).await?;
-        match existing(session, table, &key)? {
+        let conflict = match conflicting_key(session, table, &targets, &row) {
+            Some(key) => existing(session, table, &key)?.map(|found| (key, found)),
+            None => None,
+        };
+        match conflict {
+            // A clash on a key that is not the target is 23505 here.
             None => {
                 write_new_row(session, table, row.clone())?;
                 affected.push((position, row));
             }
             Some(_) if update.is_none() => {}
-            Some((existing, base)) => conflicts.push(Conflict {
+            Some((key, (existing, base))) => conflicts.push(Conflict {
                 position,
                 key,
                 existing,
@@ -124,8 +145,9 @@ pub(super) async fn insert_on_conflict(
     Ok(affected.into_iter().map(|(_, row)| row).collect())
 }
 
-/// The conflict target must name the primary key.
-fn check_target(table: &TableDef, on: &OnConflict) -> EngineResult<()> {
+/// The unique keys (column lists) the conflict target names: the primary
+/// key or a UNIQUE constraint; all of them without a target.
+fn check_target(table: &TableDef, on: &OnConflict) -> EngineResult<Vec<Vec<usize>>> {
     let no_match = || {
         EngineError::InvalidColumnReference(
             "there is no unique or exclusion constraint matching the ON CONFLICT specification"
@@ -136,32 +158,56 @@ fn check_target(table: &TableDef, on: &OnConflict) -> EngineResult<()> {
         None if matches!(on.action, OnConflictAction::DoUpdate(_)) => Err(EngineError::Syntax(
             "ON CONFLICT DO UPDATE requires inference specification or constraint name".into(),
         )),
-        None => Ok(()),
+        None => Ok(table.unique_keys().map(|(_, c)| c.to_vec()).collect()),
         Some(ConflictTarget::Columns(columns)) => {
             let named: HashSet<String> = columns.iter().map(ident_name).collect();
-            let key: HashSet<String> = table
-                .primary_key
-                .iter()
-                .map(|&k| table.columns[k].name.clone())
-                .collect();
-            if key.is_empty() || named != key {
-                Err(no_match())
-            } else {
-                Ok(())
-            }
+            table
+                .unique_keys()
+                .map(|(_, key)| key.to_vec())
+                .find(|key| {
+                    let key: HashSet<String> =
+                        key.iter().map(|&k| table.columns[k].name.clone()).collect();
+                    key == named
+                })
+                .map(|key| vec![key])
+                .ok_or_else(no_match)
         }
         Some(ConflictTarget::OnConstraint(name)) => {
             let name = column_name(name);
-            if !table.primary_key.is_empty() && name == format!("{}_pkey", table.name) {
-                Ok(())
-            } else {
-                Err(EngineError::UndefinedObject(format!(
-                    "constraint \"{name}\" for table \"{}\" does not exist",
-                    table.name
-                )))
-            }
+            table
+                .unique_keys()
+                .find(|(constraint, _)| *constraint == name)
+                .map(|(_, key)| vec![key.to_vec()])
+                .ok_or_else(|| {
+                    EngineError::UndefinedObject(format!(
+                        "constraint \"{name}\" for table \"{}\" does not exist",
+                        table.name
+                    ))
+                })
         }
     }
+}
+
+/// The encoded values of one target key in `row` (`None` with a NULL:
+/// NULLs never conflict).
+fn target_values(table: &TableDef, columns: &[usize], row: &Row) -> Option<Vec<u8>> {
+    let types: Vec<_> = columns.iter().map(|&c| table.columns[c].sql_type).collect();
+    crate::constraints::index_key(row, columns, &types)
+}
+
+/// The key of the row `row` conflicts with on one of `targets`, if any.
+fn conflicting_key(
+    session: &Session,
+    table: &TableDef,
+    targets: &[Vec<usize>],
+    row: &Row,
+) -> Option<Vec<u8>> {
+    targets.iter().find_map(|columns| {
+        let values = target_values(table, columns, row)?;
+        super::enforce::find_rows(session, table, columns, &values)
+            .into_iter()
+            .next()
+    })
 }
 
 /// The live row at `key` the statement conflicts with, and its base.
