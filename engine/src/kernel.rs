@@ -410,6 +410,47 @@ mod tests {
     }
 
     #[test]
+    fn apply_refuses_a_second_row_with_a_unique_value() {
+        use kimberlite_catalog::{Constraint, ConstraintKind};
+        let Command::Transaction(mut txn) = create();
+        let CatalogChange::CreateTable(def) = &mut txn.catalog[0] else {
+            unreachable!()
+        };
+        def.columns.push(ColumnDef {
+            name: "u".into(),
+            sql_type: SqlType::Int4,
+            nullable: true,
+            default_sql: None,
+            identity: None,
+        });
+        def.constraints.push(Constraint {
+            name: "t_u_key".into(),
+            kind: ConstraintKind::Unique { columns: vec![1] },
+        });
+        let mut state = KernelState::default();
+        state.apply(1, &Command::Transaction(txn)).unwrap();
+        let insert = |id: i32, u: Datum| {
+            Command::Transaction(TxnCommand {
+                mutations: vec![Mutation::Insert {
+                    table: 1,
+                    key: encode_key([&Datum::Int4(id)]),
+                    row: vec![Datum::Int4(id), u],
+                }],
+                ..Default::default()
+            })
+        };
+        state.apply(2, &insert(1, Datum::Int4(5))).unwrap();
+        let error = state.apply(3, &insert(2, Datum::Int4(5))).unwrap_err();
+        assert_eq!(error.sqlstate(), "23505");
+        // NULLs are distinct; the index survives a snapshot round trip.
+        state.apply(3, &insert(3, Datum::Null)).unwrap();
+        state.apply(4, &insert(4, Datum::Null)).unwrap();
+        let mut restored = KernelState::decode(&state.encode()).unwrap();
+        let error = restored.apply(5, &insert(5, Datum::Int4(5))).unwrap_err();
+        assert_eq!(error.sqlstate(), "23505");
+    }
+
+    #[test]
     fn update_of_a_stale_version_is_a_serialization_failure() {
         let mut state = KernelState::default();
         state.apply(1, &create()).unwrap();

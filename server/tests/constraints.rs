@@ -155,8 +155,9 @@ async fn constraints_and_sequences_survive_kill9_and_snapshot_restarts() {
     );
 }
 
-/// Two transactions that are each fine alone must not commit together:
-/// the kernel checks the rows a commit leaves against what committed since.
+/// Two transactions that are each fine alone must not commit together: a
+/// second inserter of a UNIQUE value waits for the first, and the kernel
+/// checks the rows a commit leaves against what committed since.
 #[tokio::test]
 async fn concurrent_transactions_cannot_together_break_a_constraint() {
     let dir = tempfile::tempdir().unwrap();
@@ -168,15 +169,27 @@ async fn concurrent_transactions_cannot_together_break_a_constraint() {
         .await
         .unwrap();
 
-    // Two inserts of one UNIQUE value: the later commit fails with 23505.
+    // Two inserts of one UNIQUE value: the second waits for the first
+    // transaction, then fails with 23505 once it commits.
     a.batch_execute("BEGIN; INSERT INTO account (email, balance) VALUES ('same@x', 1)")
         .await
         .unwrap();
-    b.batch_execute("BEGIN; INSERT INTO account (email, balance) VALUES ('same@x', 2)")
-        .await
-        .unwrap();
+    let b = std::sync::Arc::new(b);
+    let waiting = {
+        let b = b.clone();
+        tokio::spawn(async move {
+            b.batch_execute("BEGIN; INSERT INTO account (email, balance) VALUES ('same@x', 2)")
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the second insert waits for the first"
+    );
     a.batch_execute("COMMIT").await.unwrap();
-    assert_eq!(sqlstate(b.batch_execute("COMMIT").await), "23505");
+    assert_eq!(sqlstate(waiting.await.unwrap()), "23505");
+    b.batch_execute("ROLLBACK").await.unwrap();
     assert_eq!(
         count(&a, "SELECT count(*) FROM account WHERE email = 'same@x'").await,
         1

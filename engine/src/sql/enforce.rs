@@ -81,6 +81,7 @@ pub(super) async fn finish_statement(session: &mut Session) -> EngineResult<()> 
             break;
         }
         check_new_rows(&catalog, &pending).await?;
+        lock_unique_values(session, &catalog, &pending).await?;
         let actions = referential_actions(session, &catalog, &pending);
         all.append(&mut pending);
         for action in actions {
@@ -120,6 +121,44 @@ pub(super) fn find_rows(
     };
     let types: Vec<_> = columns.iter().map(|&c| table.columns[c].sql_type).collect();
     final_state.find(table, columns, &types, values)
+}
+
+/// The lock space of a table's UNIQUE values, apart from its row keys'.
+fn value_lock_space(table: &TableDef, constraint: usize) -> u64 {
+    // Table ids count up from 1; value spaces count down from the top.
+    u64::MAX - (table.id << 8) - constraint as u64
+}
+
+/// Takes a lock on each new UNIQUE value (not the primary key: its row
+/// lock is taken where it is written), so an insert of a value another
+/// open transaction wrote waits for it and then sees whether it committed
+/// — PostgreSQL waits on the other inserter the same way.
+async fn lock_unique_values(
+    session: &mut Session,
+    catalog: &Catalog,
+    changes: &[Change],
+) -> EngineResult<()> {
+    for change in changes {
+        let (Some((_, row)), Some(table)) = (&change.new, catalog.table_by_id(change.table)) else {
+            continue;
+        };
+        let keys: Vec<(usize, Vec<usize>)> = table
+            .unique_keys()
+            .enumerate()
+            .filter(|(_, (_, columns))| *columns != table.primary_key.as_slice())
+            .map(|(i, (_, columns))| (i, columns.to_vec()))
+            .collect();
+        for (i, columns) in keys {
+            let types: Vec<_> = columns.iter().map(|&c| table.columns[c].sql_type).collect();
+            if let Some(value) = crate::constraints::index_key(row, &columns, &types) {
+                let engine = session.engine.clone();
+                let txn = session.txn.as_mut().expect("in a transaction");
+                let locks = txn.locks.get_or_insert_with(|| engine.row_locks.owner());
+                locks.lock(value_lock_space(table, i), &value).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn check_new_rows(catalog: &Catalog, changes: &[Change]) -> EngineResult<()> {
