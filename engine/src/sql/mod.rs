@@ -163,7 +163,16 @@ pub fn parse(sql: &str) -> EngineResult<Vec<Statement>> {
     if let Some(fetch) = cursor::parse_fetch_or_move(sql) {
         return fetch.map(|statement| vec![statement]);
     }
-    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
+    let parsed = Parser::parse_sql(&PostgreSqlDialect {}, sql);
+    if parsed.is_err() {
+        // PostgreSQL takes sequence options in any order, our parser in one.
+        if let Some(reordered) = sequence::reorder_sequence_options(sql) {
+            if let Ok(statements) = Parser::parse_sql(&PostgreSqlDialect {}, &reordered) {
+                return Ok(statements);
+            }
+        }
+    }
+    parsed.map_err(|e| {
         let text = e.to_string();
         let error = classify::classify_datafusion_error(datafusion::error::DataFusionError::SQL(
             Box::new(e),

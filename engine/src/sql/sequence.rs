@@ -618,3 +618,118 @@ mod tests {
         assert_eq!(relation_name("other.s"), None);
     }
 }
+
+/// Where a sequence option clause ranks in the order our parser requires
+/// (PostgreSQL takes them in any order).
+fn option_rank(words: &[String]) -> Option<(usize, usize)> {
+    let number_at = |i: usize| -> Option<usize> {
+        let mut i = i;
+        if matches!(words.get(i).map(String::as_str), Some("-" | "+")) {
+            i += 1;
+        }
+        let word = words.get(i)?;
+        word.chars().all(|c| c.is_ascii_digit()).then_some(i + 1)
+    };
+    let first = words.first()?.to_ascii_uppercase();
+    let second = words.get(1).map(|w| w.to_ascii_uppercase());
+    match (first.as_str(), second.as_deref()) {
+        ("INCREMENT", Some("BY")) => number_at(2).map(|n| (0, n)),
+        ("INCREMENT", _) => number_at(1).map(|n| (0, n)),
+        ("MINVALUE", _) => number_at(1).map(|n| (1, n)),
+        ("NO", Some("MINVALUE")) => Some((1, 2)),
+        ("MAXVALUE", _) => number_at(1).map(|n| (2, n)),
+        ("NO", Some("MAXVALUE")) => Some((2, 2)),
+        ("START", Some("WITH")) => number_at(2).map(|n| (3, n)),
+        ("START", _) => number_at(1).map(|n| (3, n)),
+        ("CACHE", _) => number_at(1).map(|n| (4, n)),
+        ("NO", Some("CYCLE")) => Some((5, 2)),
+        ("CYCLE", _) => Some((5, 1)),
+        _ => None,
+    }
+}
+
+/// `sql` with each run of sequence options (CREATE SEQUENCE, identity
+/// columns) put in the order our parser reads, or `None` if nothing moved.
+/// Tried only on SQL that failed to parse, so statements that parse are
+/// never touched.
+pub fn reorder_sequence_options(sql: &str) -> Option<String> {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let upper = sql.to_ascii_uppercase();
+    if !upper.contains("SEQUENCE") && !upper.contains("IDENTITY") {
+        return None;
+    }
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+    // The significant tokens, each with its index in `tokens`.
+    let significant: Vec<(usize, String)> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !matches!(t, Token::Whitespace(_)))
+        .map(|(i, t)| (i, t.to_string()))
+        .collect();
+    let words: Vec<String> = significant.iter().map(|(_, w)| w.clone()).collect();
+    let mut out = String::new();
+    let mut next_token = 0; // first token of `tokens` not yet written
+    let mut moved = false;
+    let mut i = 0;
+    while i < words.len() {
+        // A run of clauses starting at word i.
+        let mut clauses: Vec<(usize, String)> = Vec::new();
+        let mut j = i;
+        while let Some((rank, len)) = option_rank(&words[j..]) {
+            clauses.push((rank, words[j..j + len].join(" ")));
+            j += len;
+        }
+        if clauses.len() < 2 {
+            i += 1;
+            continue;
+        }
+        let mut sorted = clauses.clone();
+        sorted.sort_by_key(|(rank, _)| *rank);
+        if sorted.iter().map(|c| c.0).collect::<Vec<_>>()
+            != clauses.iter().map(|c| c.0).collect::<Vec<_>>()
+        {
+            moved = true;
+        }
+        let start = significant[i].0;
+        for token in &tokens[next_token..start] {
+            out.push_str(&token.to_string());
+        }
+        let text: Vec<String> = sorted.into_iter().map(|(_, t)| t).collect();
+        out.push_str(&text.join(" "));
+        next_token = significant[j - 1].0 + 1;
+        i = j;
+    }
+    for token in &tokens[next_token..] {
+        out.push_str(&token.to_string());
+    }
+    moved.then_some(out)
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::reorder_sequence_options;
+
+    #[test]
+    fn options_in_any_order_are_put_in_parser_order() {
+        assert_eq!(
+            reorder_sequence_options(
+                "CREATE SEQUENCE s AS integer START WITH 1 INCREMENT BY -1 NO MINVALUE CACHE 1"
+            )
+            .as_deref(),
+            Some("CREATE SEQUENCE s AS integer INCREMENT BY - 1 NO MINVALUE START WITH 1 CACHE 1")
+        );
+        assert_eq!(
+            reorder_sequence_options(
+                "CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY (START 5 INCREMENT 2))"
+            )
+            .as_deref(),
+            Some("CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY (INCREMENT 2 START 5))")
+        );
+        assert_eq!(
+            reorder_sequence_options("CREATE SEQUENCE s INCREMENT 2 START 5"),
+            None
+        );
+        assert_eq!(reorder_sequence_options("SELECT 1"), None);
+    }
+}
