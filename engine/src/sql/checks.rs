@@ -14,7 +14,7 @@ use datafusion::prelude::SessionContext;
 use kimberlite_catalog::{ConstraintKind, SqlType, TableDef};
 
 use super::convert::rows_to_batch;
-use super::dml::{datum_text, quote};
+use super::dml::{failing_row, quote};
 use super::types::table_fields;
 use crate::datum::Row;
 use crate::error::{EngineError, EngineResult};
@@ -62,17 +62,10 @@ pub async fn check_rows(table: &TableDef, rows: &[Row]) -> EngineResult<()> {
                 })?
                 .clone();
             if let Some(failed) = (0..passed.len()).find(|&i| !passed.value(i)) {
-                let row = &rows[offset + failed];
-                let values: Vec<String> = table
-                    .columns
-                    .iter()
-                    .zip(row)
-                    .map(|(c, v)| datum_text(v, c.sql_type))
-                    .collect();
                 return Err(EngineError::CheckViolation {
                     table: table.name.clone(),
                     constraint: name.to_string(),
-                    row: values.join(", "),
+                    row: failing_row(table, &rows[offset + failed]),
                 });
             }
             offset += batch.num_rows();

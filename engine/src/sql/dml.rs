@@ -177,19 +177,24 @@ pub(super) fn unique_violation(table: &TableDef, row: &Row) -> EngineError {
     }
 }
 
+/// A row as PostgreSQL's `Failing row contains (…)` DETAIL lists it.
+pub(super) fn failing_row(table: &TableDef, row: &Row) -> String {
+    let values: Vec<String> = table
+        .columns
+        .iter()
+        .zip(row)
+        .map(|(c, v)| datum_text(v, c.sql_type))
+        .collect();
+    values.join(", ")
+}
+
 pub(super) fn check_not_null(table: &TableDef, row: &Row) -> EngineResult<()> {
     for (column, value) in table.columns.iter().zip(row) {
         if !column.nullable && value.is_null() {
-            let values: Vec<String> = table
-                .columns
-                .iter()
-                .zip(row)
-                .map(|(c, v)| datum_text(v, c.sql_type))
-                .collect();
             return Err(EngineError::NotNullViolation {
                 table: table.name.clone(),
                 column: column.name.clone(),
-                row: values.join(", "),
+                row: failing_row(table, row),
             });
         }
     }

@@ -94,14 +94,19 @@ pub(super) async fn finish_statement(session: &mut Session) -> EngineResult<()> 
             "foreign key actions cascaded more than {CASCADE_ROUNDS_MAX} times"
         )));
     }
+    in_final_state(session, |state| check_changes(state, &catalog, &all))
+}
+
+/// Runs `f` over the state the transaction would leave (committed latest ⊕
+/// its overlay), under the kernel state's read lock.
+fn in_final_state<T>(session: &Session, f: impl FnOnce(&FinalState) -> T) -> T {
     let state = session.engine.state.read();
     let txn = session.txn.as_ref().expect("in a transaction");
-    let final_state = FinalState {
+    f(&FinalState {
         projections: &state.projections,
         indexes: &state.indexes,
         layer: txn,
-    };
-    check_changes(&final_state, &catalog, &all)
+    })
 }
 
 /// Keys of the rows (committed latest ⊕ the transaction's overlay) whose
@@ -112,15 +117,8 @@ pub(super) fn find_rows(
     columns: &[usize],
     values: &[u8],
 ) -> Vec<Vec<u8>> {
-    let state = session.engine.state.read();
-    let txn = session.txn.as_ref().expect("in a transaction");
-    let final_state = FinalState {
-        projections: &state.projections,
-        indexes: &state.indexes,
-        layer: txn,
-    };
     let types: Vec<_> = columns.iter().map(|&c| table.columns[c].sql_type).collect();
-    final_state.find(table, columns, &types, values)
+    in_final_state(session, |state| state.find(table, columns, &types, values))
 }
 
 /// The lock space of a table's UNIQUE values, apart from its row keys'.
@@ -182,20 +180,17 @@ async fn check_new_rows(catalog: &Catalog, changes: &[Change]) -> EngineResult<(
 }
 
 fn referential_actions(session: &Session, catalog: &Catalog, changes: &[Change]) -> Vec<Action> {
-    let state = session.engine.state.read();
-    let txn = session.txn.as_ref().expect("in a transaction");
-    let final_state = FinalState {
-        projections: &state.projections,
-        indexes: &state.indexes,
-        layer: txn,
-    };
+    in_final_state(session, |state| actions_in(state, catalog, changes))
+}
+
+fn actions_in(final_state: &FinalState, catalog: &Catalog, changes: &[Change]) -> Vec<Action> {
     let mut actions = Vec::new();
     for change in changes {
         let (Some((_, old)), Some(parent)) = (&change.old, catalog.table_by_id(change.table))
         else {
             continue;
         };
-        for (child, constraint, keys) in orphaned_references(&final_state, catalog, parent, old) {
+        for (child, constraint, keys) in orphaned_references(final_state, catalog, parent, old) {
             let fk = child
                 .foreign_keys()
                 .find(|(c, _)| c.name == constraint)

@@ -7,8 +7,8 @@
 //! columns are named) and its column types.
 
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions, ColumnOption, Expr, Ident, IndexColumn, ObjectName, ReferentialAction,
-    TableConstraint,
+    visit_expressions, ColumnOption, Expr, ForeignKeyConstraint, Ident, IndexColumn, ObjectName,
+    ReferentialAction, TableConstraint,
 };
 use kimberlite_catalog::{
     Catalog, Constraint, ConstraintKind, ForeignKey, RefAction, SqlType, TableDef,
@@ -30,6 +30,21 @@ struct ForeignKeySpec {
     ref_columns: Vec<String>,
     on_delete: RefAction,
     on_update: RefAction,
+}
+
+impl ForeignKeySpec {
+    /// A REFERENCES clause on `columns`; `name` from a column option's
+    /// `CONSTRAINT name` wins over the clause's own.
+    fn read(fk: &ForeignKeyConstraint, name: Option<String>, columns: Vec<String>) -> Self {
+        ForeignKeySpec {
+            name: name.or_else(|| fk.name.as_ref().map(ident_name)),
+            columns,
+            table: fk.foreign_table.clone(),
+            ref_columns: names(&fk.referred_columns),
+            on_delete: action(fk.on_delete),
+            on_update: action(fk.on_update),
+        }
+    }
 }
 
 /// Constraint clauses as written, before resolution.
@@ -114,14 +129,8 @@ impl ConstraintSpecs {
                 Ok(())
             }
             ColumnOption::ForeignKey(fk) => {
-                self.foreign_keys.push(ForeignKeySpec {
-                    name: name.or_else(|| fk.name.as_ref().map(ident_name)),
-                    columns: vec![column],
-                    table: fk.foreign_table.clone(),
-                    ref_columns: names(&fk.referred_columns),
-                    on_delete: action(fk.on_delete),
-                    on_update: action(fk.on_update),
-                });
+                self.foreign_keys
+                    .push(ForeignKeySpec::read(fk, name, vec![column]));
                 Ok(())
             }
             other => Err(EngineError::FeatureNotSupported(format!(
@@ -152,14 +161,8 @@ impl ConstraintSpecs {
                 Ok(())
             }
             TableConstraint::ForeignKey(fk) => {
-                self.foreign_keys.push(ForeignKeySpec {
-                    name: fk.name.as_ref().map(ident_name),
-                    columns: names(&fk.columns),
-                    table: fk.foreign_table.clone(),
-                    ref_columns: names(&fk.referred_columns),
-                    on_delete: action(fk.on_delete),
-                    on_update: action(fk.on_update),
-                });
+                self.foreign_keys
+                    .push(ForeignKeySpec::read(fk, None, names(&fk.columns)));
                 Ok(())
             }
             other => Err(EngineError::FeatureNotSupported(format!(
