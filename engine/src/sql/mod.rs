@@ -16,6 +16,7 @@
 //! multi-statement simple query share one implicit block, as in PostgreSQL. A failed statement inside an
 //! explicit transaction puts it in the aborted state (25P02 until ROLLBACK).
 
+mod alter_sequence;
 pub mod array;
 mod audit;
 mod checks;
@@ -162,6 +163,9 @@ pub enum TxnStatus {
 pub fn parse(sql: &str) -> EngineResult<Vec<Statement>> {
     if let Some(fetch) = cursor::parse_fetch_or_move(sql) {
         return fetch.map(|statement| vec![statement]);
+    }
+    if let Some(alter) = alter_sequence::parse(sql) {
+        return alter.map(|statement| vec![statement]);
     }
     let parsed = Parser::parse_sql(&PostgreSqlDialect {}, sql);
     if parsed.is_err() {
@@ -586,7 +590,11 @@ impl Session {
             Statement::Update(_) => "UPDATE",
             Statement::Delete(_) => "DELETE",
             Statement::CreateTable(_) => "CREATE TABLE",
-            Statement::CreateSequence { .. } => "CREATE SEQUENCE",
+            Statement::CreateSequence { name, .. } => match alter_sequence::disguised(name) {
+                Some(_) => "ALTER SEQUENCE",
+                None => "CREATE SEQUENCE",
+            },
+            Statement::Query(query) if !query.locks.is_empty() => "SELECT FOR UPDATE",
             Statement::Drop { .. } => "DROP",
             Statement::Copy { to: false, .. } => "COPY FROM",
             _ => return Ok(()),
@@ -651,14 +659,25 @@ impl Session {
                 data_type,
                 sequence_options,
                 owned_by,
-            } => sequence::create_sequence(
-                self,
-                if_not_exists,
-                &name,
-                data_type.as_ref(),
-                &sequence_options,
-                owned_by.as_ref(),
-            ),
+            } => match alter_sequence::disguised(&name) {
+                Some((restart, name)) => alter_sequence::run(
+                    self,
+                    if_not_exists,
+                    &name,
+                    restart,
+                    data_type.as_ref(),
+                    &sequence_options,
+                    owned_by.as_ref(),
+                ),
+                None => sequence::create_sequence(
+                    self,
+                    if_not_exists,
+                    &name,
+                    data_type.as_ref(),
+                    &sequence_options,
+                    owned_by.as_ref(),
+                ),
+            },
             Statement::Drop {
                 object_type,
                 if_exists,
@@ -787,7 +806,8 @@ impl Session {
             .as_ref()
             .map(|t| t.writes.clone())
             .unwrap_or_default();
-        self.sequences.set_catalog(catalog.clone());
+        self.sequences
+            .set_scope(catalog.clone(), self.settings.read_only());
         let scope = ReadScope {
             snapshot,
             catalog,
@@ -804,6 +824,7 @@ impl Session {
     /// Plans a query statement (no execution).
     async fn plan(&self, mut statement: Statement) -> EngineResult<LogicalPlan> {
         literals::type_integer_literals(&mut statement);
+        naming::alias_repeated_items(&mut statement);
         // `::timestamptz` casts read zone-less text in the session's zone.
         let zone = self.zone().to_string();
         {

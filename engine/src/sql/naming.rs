@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType as AstType, Expr, Query, SelectItem, SetExpr, Statement,
+    CastKind, DataType as AstType, Expr, Ident, Query, SelectItem, SetExpr, Statement,
 };
 
 use super::ident_name;
@@ -103,6 +103,39 @@ pub fn item_names(items: &[SelectItem]) -> Option<Vec<String>> {
             _ => None,
         })
         .collect()
+}
+
+/// Gives the repeats in a top-level select list (`SELECT 1, 1`,
+/// `SELECT a, a`) internal aliases: PostgreSQL allows repeated output
+/// names, DataFusion's projections do not. The client still sees the
+/// PostgreSQL names ([`column_names`] reads them before this runs).
+pub fn alias_repeated_items(statement: &mut Statement) {
+    let Statement::Query(query) = statement else {
+        return;
+    };
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    let mut seen: Vec<String> = Vec::new();
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        let key = match item {
+            SelectItem::UnnamedExpr(expr) => expr.to_string(),
+            SelectItem::ExprWithAlias { alias, .. } => ident_name(alias),
+            _ => continue,
+        };
+        if !seen.contains(&key) {
+            seen.push(key);
+            continue;
+        }
+        let expr = match item {
+            SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr.clone(),
+            _ => continue,
+        };
+        *item = SelectItem::ExprWithAlias {
+            expr,
+            alias: Ident::new(format!("__kimberlite_column{}", i + 1)),
+        };
+    }
 }
 
 /// Renames `schema`'s fields to `names` (when the counts agree).

@@ -89,7 +89,20 @@ fn number(expr: &Expr) -> EngineResult<i64> {
 
 /// A sequence definition from CREATE SEQUENCE's (or an identity column's)
 /// options, with PostgreSQL's defaults and checks.
-fn define(
+pub(super) fn define(
+    id: SequenceId,
+    name: String,
+    data_type: SqlType,
+    options: &[SequenceOptions],
+    owned_by: Option<(TableId, usize)>,
+) -> EngineResult<SequenceDef> {
+    define_over(None, id, name, data_type, options, owned_by)
+}
+
+/// `define`, starting from `base`'s settings (ALTER SEQUENCE) instead of
+/// the defaults.
+pub(super) fn define_over(
+    base: Option<&SequenceDef>,
     id: SequenceId,
     name: String,
     data_type: SqlType,
@@ -103,7 +116,16 @@ fn define(
         ));
     }
     let (type_min, type_max) = SequenceDef::type_bounds(data_type);
-    let (mut increment, mut min, mut max, mut start, mut cycle) = (1, None, None, None, false);
+    let (mut increment, mut min, mut max, mut start, mut cycle) = match base {
+        Some(b) => (
+            b.increment,
+            Some(b.min_value),
+            Some(b.max_value),
+            Some(b.start),
+            b.cycle,
+        ),
+        None => (1, None, None, None, false),
+    };
     for option in options {
         match option {
             SequenceOptions::IncrementBy(expr, _) => increment = number(expr)?,
@@ -226,7 +248,10 @@ pub(super) fn create_sequence(
 }
 
 /// `OWNED BY table.column`.
-fn column_owner(catalog: &Catalog, owner: &ObjectName) -> EngineResult<(TableId, usize)> {
+pub(super) fn column_owner(
+    catalog: &Catalog,
+    owner: &ObjectName,
+) -> EngineResult<(TableId, usize)> {
     let parts: Vec<String> = owner
         .0
         .iter()
@@ -313,6 +338,9 @@ pub struct SessionSequences {
     current: Mutex<HashMap<SequenceId, i64>>,
     /// The sequence `lastval` reads.
     last: Mutex<Option<SequenceId>>,
+    /// The statement runs in a READ ONLY transaction: nextval and setval
+    /// are 25006.
+    read_only: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for SessionSequences {
@@ -328,11 +356,22 @@ impl SessionSequences {
             engine,
             current: Mutex::default(),
             last: Mutex::default(),
+            read_only: Default::default(),
         })
     }
 
-    pub fn set_catalog(&self, catalog: Arc<Catalog>) {
+    /// What the statement about to run sees.
+    pub fn set_scope(&self, catalog: Arc<Catalog>, read_only: bool) {
         *self.catalog.lock() = catalog;
+        self.read_only
+            .store(read_only, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn check_writable(&self, function: &str) -> EngineResult<()> {
+        if self.read_only.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(EngineError::ReadOnlyTransaction(format!("{function}()")));
+        }
+        Ok(())
     }
 
     /// The sequence a regclass-style name (`s`, `public.s`, `"S"`) denotes.
@@ -350,6 +389,7 @@ impl SessionSequences {
     }
 
     pub(crate) fn nextval(&self, text: &str) -> EngineResult<i64> {
+        self.check_writable("nextval")?;
         let def = self.resolve(text)?;
         let durable = self.engine.state.read().sequences.get(&def.id).copied();
         let value = self.engine.sequences.lock().nextval(&def, durable)?;
@@ -379,6 +419,7 @@ impl SessionSequences {
     }
 
     fn setval(&self, text: &str, value: i64, is_called: bool) -> EngineResult<i64> {
+        self.check_writable("setval")?;
         let def = self.resolve(text)?;
         if value < def.min_value || value > def.max_value {
             return Err(EngineError::NumericOutOfRange(format!(
