@@ -127,6 +127,9 @@ pub enum EngineError {
     /// 428C9: an explicit value for a GENERATED ALWAYS identity column.
     #[error("cannot insert a non-DEFAULT value into column \"{0}\"")]
     GeneratedAlways(String),
+    /// 428C9: UPDATE of a GENERATED ALWAYS identity column to a value.
+    #[error("column \"{0}\" can only be updated to DEFAULT")]
+    GeneratedAlwaysUpdate(String),
     /// 2200H: nextval past the end of a sequence that does not cycle.
     #[error("{0}")]
     SequenceLimit(String),
@@ -263,6 +266,7 @@ impl EngineError {
             EngineError::DependentObjects { .. } => "2BP01",
             EngineError::DuplicateObject(_) => "42710",
             EngineError::GeneratedAlways(_) => "428C9",
+            EngineError::GeneratedAlwaysUpdate(_) => "428C9",
             EngineError::SequenceLimit(_) => "2200H",
             EngineError::InvalidForeignKey(_) => "42830",
             EngineError::SerializationFailure => "40001",
@@ -312,9 +316,11 @@ impl EngineError {
             EngineError::CheckViolation { row, .. } => {
                 Some(format!("Failing row contains ({row})."))
             }
-            EngineError::GeneratedAlways(column) => Some(format!(
-                "Column \"{column}\" is an identity column defined as GENERATED ALWAYS."
-            )),
+            EngineError::GeneratedAlways(column) | EngineError::GeneratedAlwaysUpdate(column) => {
+                Some(format!(
+                    "Column \"{column}\" is an identity column defined as GENERATED ALWAYS."
+                ))
+            }
             EngineError::OutOfMemory(detail) => Some(detail.clone()),
             EngineError::MalformedArray { detail, .. } => Some(detail.to_string()),
             EngineError::NotNullViolation { row, .. } => {

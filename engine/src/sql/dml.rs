@@ -679,6 +679,11 @@ pub async fn update(session: &mut Session, update: Update) -> EngineResult<Outco
         let index = table
             .column_index(&column_name)
             .ok_or_else(|| no_such_column(&table, &column_name))?;
+        if table.columns[index].identity == Some(kimberlite_catalog::Identity::Always)
+            && !is_default_keyword(&assignment.value)
+        {
+            return Err(EngineError::GeneratedAlwaysUpdate(column_name));
+        }
         set_columns.push(index);
         set_exprs.push(if is_default_keyword(&assignment.value) {
             table.columns[index]

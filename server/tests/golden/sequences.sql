@@ -93,3 +93,8 @@ rollback;
 begin read only;
 alter sequence alt restart;
 rollback;
+create table ia (id int generated always as identity, v int);
+insert into ia (v) values (1);
+update ia set id = 5;
+update ia set id = default, v = 2;
+select * from ia;
