@@ -495,7 +495,7 @@ pub(super) fn target_table(
     Ok((table, alias))
 }
 
-/// Runs `SELECT key, base, <columns>, <extra> FROM target AS alias WHERE …`.
+/// Runs `SELECT key, base, <columns>, <extra> FROM target AS alias WHERE … [ORDER BY …]`.
 pub(super) async fn select_target(
     session: &Session,
     table: &Arc<TableDef>,
@@ -503,6 +503,7 @@ pub(super) async fn select_target(
     extra: &[String],
     selection: Option<&Expr>,
     only_keys: Option<&[Vec<u8>]>,
+    order_by: Option<&str>,
 ) -> EngineResult<Vec<RecordBatch>> {
     session.set_scope(Some(table.clone()));
     let q = quote(alias);
@@ -544,6 +545,9 @@ pub(super) async fn select_target(
     }
     if !conditions.is_empty() {
         sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
+    }
+    if let Some(order_by) = order_by {
+        sql.push_str(&format!(" {order_by}"));
     }
     let (_, batches) = session.collect_query(&sql).await?;
     Ok(batches)
@@ -602,7 +606,7 @@ async fn pass_rows(
         Pass::Recheck if recheck.is_empty() => return Ok(None),
         Pass::Recheck => Some(recheck),
     };
-    select_target(session, table, alias, extra, selection, only_keys)
+    select_target(session, table, alias, extra, selection, only_keys, None)
         .await
         .map(Some)
 }

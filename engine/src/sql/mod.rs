@@ -296,6 +296,8 @@ pub struct Session {
     implicit_block: bool,
     /// What `nextval`, `currval` and friends share.
     sequences: Arc<sequence::SessionSequences>,
+    /// Rows the next read scope hides (SELECT … FOR UPDATE SKIP LOCKED).
+    hidden_rows: Option<for_update::Hidden>,
 }
 
 impl Session {
@@ -348,6 +350,7 @@ impl Session {
             savepoints: Vec::new(),
             implicit_block: false,
             sequences,
+            hidden_rows: None,
         }
     }
 
@@ -631,9 +634,12 @@ impl Session {
         self.fix_snapshot(&statement)?;
         match statement {
             Statement::Query(mut query) if !query.locks.is_empty() => {
-                for_update::lock_rows(self, &query).await?;
+                let hidden = for_update::lock_rows(self, &query).await?;
                 query.locks.clear();
-                let query = self.run_query(Statement::Query(query)).await?;
+                self.hidden_rows = Some(hidden);
+                let query = self.run_query(Statement::Query(query)).await;
+                self.hidden_rows = None;
+                let query = query?;
                 Ok(Outcome::Rows {
                     schema: query.schema,
                     stream: query.stream,
@@ -801,11 +807,25 @@ impl Session {
     fn set_scope(&self, dml_target: Option<Arc<kimberlite_catalog::TableDef>>) -> ReadScope {
         let snapshot = self.snapshot();
         let catalog = self.statement_catalog(snapshot);
-        let overlays = self
+        let mut overlays = self
             .txn
             .as_ref()
             .map(|t| t.writes.clone())
             .unwrap_or_default();
+        if let Some(hidden) = &self.hidden_rows {
+            // Hidden rows read as deleted, in this scope only (the
+            // transaction's own overlay is not touched).
+            let overlay = std::sync::Arc::make_mut(overlays.entry(hidden.table).or_default());
+            for key in &hidden.keys {
+                overlay.insert(
+                    key.clone(),
+                    txn::OverlayEntry {
+                        row: None,
+                        base: txn::Base::New,
+                    },
+                );
+            }
+        }
         self.sequences
             .set_scope(catalog.clone(), self.settings.read_only());
         let scope = ReadScope {

@@ -366,3 +366,27 @@ def test_select_for_update_locks_rows_and_reads_the_newest_version(server):
         b.execute("SELECT * FROM fu a JOIN fu b ON a.id = b.id FOR UPDATE")
     for conn in (a, b, c):
         conn.close()
+
+
+def test_skip_locked_hands_each_worker_a_different_job(server):
+    with connect(server, autocommit=True) as setup:
+        setup.execute("CREATE TABLE jobs (id int PRIMARY KEY, done bool NOT NULL DEFAULT false)")
+        setup.execute("INSERT INTO jobs (id) VALUES (1), (2), (3)")
+    take = "SELECT id FROM jobs WHERE NOT done ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+    workers = [connect(server) for _ in range(4)]
+    taken = [w.execute(take).fetchall() for w in workers]
+    # Nobody waited; each got a job of its own, the fourth none.
+    assert taken == [[(1,)], [(2,)], [(3,)], []]
+    # The held rows really are locked: NOWAIT on them fails.
+    with connect(server) as other:
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            other.execute("SELECT * FROM jobs WHERE id = 2 FOR UPDATE NOWAIT")
+    for worker, rows in zip(workers, taken):
+        for (job,) in rows:
+            worker.execute("UPDATE jobs SET done = true WHERE id = %s", (job,))
+        worker.commit()
+    with connect(server, autocommit=True) as check:
+        assert check.execute("SELECT count(*) FROM jobs WHERE done").fetchone() == (3,)
+        assert check.execute(take).fetchall() == []
+    for worker in workers:
+        worker.close()
