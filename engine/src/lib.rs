@@ -539,6 +539,10 @@ impl Engine {
             // the order they were reserved).
             let reserved = self.take_reserved(&state, &txn);
             txn.sequences.extend(reserved.iter().copied());
+            if txn.catalog.is_empty() && txn.mutations.is_empty() && txn.sequences.is_empty() {
+                // Nothing to log (another commit took the reservations).
+                return Ok(state.applied_op);
+            }
             let command = Command::Transaction(txn);
             match self.log_command(&mut state, &command) {
                 Ok(op) => op,

@@ -290,3 +290,42 @@ async fn sequences_never_repeat_under_concurrency() {
     assert_eq!(count(&setup, "SELECT count(*) FROM t").await, 240);
     assert_eq!(count(&setup, "SELECT count(DISTINCT id) FROM t").await, 240);
 }
+
+/// A value `nextval` showed the client (an autocommitted SELECT, or a
+/// block that wrote nothing) is durable before the client hears the
+/// statement completed: a `kill -9` right after never hands it out again.
+#[tokio::test]
+async fn a_nextval_the_client_saw_survives_kill9() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::dev(dir.path());
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE SEQUENCE s; CREATE SEQUENCE t")
+        .await
+        .unwrap();
+    let s: i64 = client
+        .query_one("SELECT nextval('s')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    client.batch_execute("BEGIN").await.unwrap();
+    let t: i64 = client
+        .query_one("SELECT nextval('t')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    client.batch_execute("COMMIT").await.unwrap();
+    drop(client);
+    server.kill9();
+    let server = TestServer::dev(dir.path());
+    let client = server.connect().await;
+    let row = client
+        .query_one("SELECT nextval('s') AS s, nextval('t') AS t", &[])
+        .await
+        .unwrap();
+    let (s2, t2): (i64, i64) = (row.get(0), row.get(1));
+    assert!(
+        s2 > s && t2 > t,
+        "after kill -9: s {s} -> {s2}, t {t} -> {t2}"
+    );
+}

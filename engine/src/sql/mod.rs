@@ -621,7 +621,9 @@ impl Session {
                 tag: "ROLLBACK".into(),
             });
         }
-        if !txn.is_empty() {
+        if txn.is_empty() {
+            self.engine.flush_sequences().await?;
+        } else {
             self.engine.commit(txn.to_command()).await?;
         }
         Ok(Outcome::Command {
@@ -924,8 +926,22 @@ impl Session {
             // exactly like an error before the first row.
             Err(_) => stream_failed.store(true, std::sync::atomic::Ordering::Release),
         });
+        // A query that called nextval logs its reservation before the
+        // client hears the query is complete (PostgreSQL's nextval makes its
+        // transaction durable the same way).
+        let flush_engine = self.engine.clone();
+        let flushed = counted.chain(
+            futures::stream::once(async move {
+                flush_engine
+                    .flush_sequences()
+                    .await
+                    .err()
+                    .map(|e| Err(datafusion::error::DataFusionError::External(Box::new(e))))
+            })
+            .filter_map(futures::future::ready),
+        );
         let stream: SendableRecordBatchStream =
-            Box::pin(RecordBatchStreamAdapter::new(schema.clone(), counted));
+            Box::pin(RecordBatchStreamAdapter::new(schema.clone(), flushed));
         Ok(QueryStream {
             schema,
             stream,
