@@ -16,11 +16,11 @@
 //! ```
 //!
 //! Reservations ride on whichever command is logged next (any session's
-//! commit, or an empty one the session logs at COMMIT/ROLLBACK): the
-//! engine takes them under its state lock, so positions reach the log in
-//! the order they were reserved. A value shown only inside a transaction
-//! that never ended before a crash may be handed out again after it —
-//! nothing durable used it (PostgreSQL behaves the same).
+//! commit): the engine takes them under its state lock, so positions reach
+//! the log in the order they were reserved. A query that drew values logs
+//! what is still pending at the end of its result stream, and so does an
+//! empty COMMIT, so a value a client saw in a completed statement is
+//! durable — as PostgreSQL's nextval makes its transaction durable.
 
 use std::collections::HashMap;
 use std::sync::Arc;
