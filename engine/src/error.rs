@@ -25,6 +25,12 @@ pub enum EngineError {
     FeatureNotSupported(String),
     #[error("relation \"{0}\" does not exist")]
     UndefinedTable(String),
+    /// 0A000: TRUNCATE of a table a foreign key references, alone.
+    #[error("cannot truncate a table referenced in a foreign key constraint")]
+    TruncateReferenced {
+        referencing: String,
+        referenced: String,
+    },
     /// 55P03: NOWAIT met a locked row.
     #[error("{0}")]
     LockNotAvailable(String),
@@ -234,6 +240,7 @@ impl EngineError {
             EngineError::UndefinedRelation(_) => "42P01",
             EngineError::InvalidTableDefinition(_) => "42P16",
             EngineError::LockNotAvailable(_) => "55P03",
+            EngineError::TruncateReferenced { .. } => "0A000",
             EngineError::WrongObjectType(_) => "42809",
             EngineError::WrongObjectTypeHint { .. } => "42809",
             EngineError::UndefinedColumn(_) => "42703",
@@ -312,6 +319,12 @@ impl EngineError {
         match self {
             EngineError::UniqueViolation { detail, .. } => Some(detail.clone()),
             EngineError::ForeignKeyViolation { detail, .. } => Some(detail.clone()),
+            EngineError::TruncateReferenced {
+                referencing,
+                referenced,
+            } => Some(format!(
+                "Table \"{referencing}\" references \"{referenced}\"."
+            )),
             EngineError::DependentObjects { detail, .. } => Some(detail.clone()),
             EngineError::CheckViolation { row, .. } => {
                 Some(format!("Failing row contains ({row})."))
@@ -332,14 +345,19 @@ impl EngineError {
     }
 
     /// PostgreSQL's HINT field, where there is one.
-    pub fn hint(&self) -> Option<&'static str> {
+    pub fn hint(&self) -> Option<String> {
         match self {
-            EngineError::CardinalityViolation { hint, .. } => Some(hint),
+            EngineError::CardinalityViolation { hint, .. } => Some(hint.to_string()),
             EngineError::DependentObjects { .. } => {
-                Some("Use DROP ... CASCADE to drop the dependent objects too.")
+                Some("Use DROP ... CASCADE to drop the dependent objects too.".into())
             }
-            EngineError::GeneratedAlways(_) => Some("Use OVERRIDING SYSTEM VALUE to override."),
-            EngineError::WrongObjectTypeHint { hint, .. } => Some(hint),
+            EngineError::GeneratedAlways(_) => {
+                Some("Use OVERRIDING SYSTEM VALUE to override.".into())
+            }
+            EngineError::WrongObjectTypeHint { hint, .. } => Some(hint.to_string()),
+            EngineError::TruncateReferenced { referencing, .. } => Some(format!(
+                "Truncate table \"{referencing}\" at the same time, or use TRUNCATE ... CASCADE."
+            )),
             EngineError::WithContext { error, .. } => error.hint(),
             _ => None,
         }

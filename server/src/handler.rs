@@ -60,7 +60,7 @@ fn error_response(error: EngineError) -> Response {
 fn error_info(error: &EngineError) -> ErrorInfo {
     let mut info = ErrorInfo::new("ERROR".into(), error.sqlstate().into(), error.to_string());
     info.detail = error.detail();
-    info.hint = error.hint().map(str::to_string);
+    info.hint = error.hint();
     info.position = error.position().map(|p| p.to_string());
     info.where_context = error.context().map(str::to_string);
     let (table, column, constraint) = error.table_column_constraint();

@@ -294,13 +294,17 @@ async fn sequences_never_repeat_under_concurrency() {
 /// A value `nextval` showed the client (an autocommitted SELECT, or a
 /// block that wrote nothing) is durable before the client hears the
 /// statement completed: a `kill -9` right after never hands it out again.
+/// (A TRUNCATE before it stays done.)
 #[tokio::test]
 async fn a_nextval_the_client_saw_survives_kill9() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::dev(dir.path());
     let client = server.connect().await;
     client
-        .batch_execute("CREATE SEQUENCE s; CREATE SEQUENCE t")
+        .batch_execute(
+            "CREATE SEQUENCE s; CREATE SEQUENCE t; CREATE TABLE gone (id serial PRIMARY KEY);
+             INSERT INTO gone DEFAULT VALUES; TRUNCATE gone RESTART IDENTITY",
+        )
         .await
         .unwrap();
     let s: i64 = client
@@ -324,6 +328,11 @@ async fn a_nextval_the_client_saw_survives_kill9() {
         .await
         .unwrap();
     let (s2, t2): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM gone").await,
+        0,
+        "TRUNCATE is logged"
+    );
     assert!(
         s2 > s && t2 > t,
         "after kill -9: s {s} -> {s2}, t {t} -> {t2}"

@@ -182,3 +182,11 @@ fn psql_sequences_transcript_matches_postgresql() {
 fn psql_upsert_on_unique_transcript_matches_postgresql() {
     run_differential("upsert_unique");
 }
+
+/// `truncate.out` was recorded from PostgreSQL 15: TRUNCATE with foreign
+/// keys (refused alone, together, CASCADE), RESTART IDENTITY, rollback,
+/// and VACUUM/ANALYZE accepted (VACUUM refused inside a block).
+#[test]
+fn psql_truncate_transcript_matches_postgresql() {
+    run_differential("truncate");
+}

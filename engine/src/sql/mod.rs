@@ -34,6 +34,7 @@ mod enforce;
 mod for_update;
 pub mod sequence;
 mod table_constraints;
+mod truncate;
 pub(crate) use dml::datum_text;
 pub mod interval;
 mod literals;
@@ -168,6 +169,11 @@ pub fn parse(sql: &str) -> EngineResult<Vec<Statement>> {
         return alter.map(|statement| vec![statement]);
     }
     let parsed = Parser::parse_sql(&PostgreSqlDialect {}, sql);
+    if parsed.is_err() && is_vacuum(sql) {
+        // Our parser reads few of VACUUM's forms; none changes anything.
+        return Parser::parse_sql(&PostgreSqlDialect {}, "VACUUM")
+            .map_err(|e| EngineError::Internal(e.to_string()));
+    }
     if parsed.is_err() {
         // PostgreSQL takes sequence options in any order, our parser in one.
         if let Some(reordered) = sequence::reorder_sequence_options(sql) {
@@ -189,6 +195,16 @@ pub fn parse(sql: &str) -> EngineResult<Vec<Statement>> {
             (error, _) => error,
         }
     })
+}
+
+/// One `VACUUM …` statement.
+fn is_vacuum(sql: &str) -> bool {
+    let text = sql.trim().trim_end_matches(';');
+    !text.contains(';')
+        && text
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| w.eq_ignore_ascii_case("VACUUM"))
 }
 
 /// The 1-based character position of sqlparser's `at Line: L, Column: C`
@@ -599,6 +615,7 @@ impl Session {
             },
             Statement::Query(query) if !query.locks.is_empty() => "SELECT FOR UPDATE",
             Statement::Drop { .. } => "DROP",
+            Statement::Truncate(_) => "TRUNCATE TABLE",
             Statement::Copy { to: false, .. } => "COPY FROM",
             _ => return Ok(()),
         };
@@ -660,6 +677,17 @@ impl Session {
             Statement::Update(update) => dml::update(self, update).await,
             Statement::Delete(delete) => dml::delete(self, delete).await,
             Statement::CreateTable(create) => ddl::create_table(self, create).await,
+            Statement::Truncate(truncate) => truncate::truncate(self, truncate).await,
+            Statement::Vacuum(_) if self.in_block() => {
+                Err(EngineError::ActiveTransaction("VACUUM".into()))
+            }
+            // Nothing to reclaim or gather yet: accepted, as tools send them.
+            Statement::Vacuum(_) => Ok(Outcome::Command {
+                tag: "VACUUM".into(),
+            }),
+            Statement::Analyze(_) => Ok(Outcome::Command {
+                tag: "ANALYZE".into(),
+            }),
             Statement::CreateSequence {
                 temporary: false,
                 if_not_exists,
@@ -785,6 +813,7 @@ impl Session {
                 | Statement::Insert(_)
                 | Statement::Update(_)
                 | Statement::Delete(_)
+                | Statement::Truncate(_)
                 | Statement::Copy { .. }
                 | Statement::Declare { .. }
         );

@@ -1,0 +1,31 @@
+-- TRUNCATE (with foreign keys, CASCADE, RESTART IDENTITY, in a
+-- transaction), VACUUM and ANALYZE.
+create table parent (id serial primary key, name text);
+create table child (id int primary key, parent_id int references parent);
+create table other (id int);
+insert into parent (name) values ('a'), ('b');
+insert into child values (1, 1), (2, 2);
+insert into other values (1), (2), (3);
+truncate parent;
+truncate table child, parent;
+select count(*) from parent;
+insert into parent (name) values ('c') returning id;
+insert into child values (3, 3);
+truncate parent cascade;
+select count(*) from child;
+insert into parent (name) values ('d');
+truncate parent restart identity cascade;
+insert into parent (name) values ('e') returning id;
+begin;
+truncate other;
+select count(*) from other;
+rollback;
+select count(*) from other;
+truncate nosuch;
+truncate parent_id_seq;
+vacuum;
+vacuum analyze other;
+analyze other;
+begin;
+vacuum other;
+rollback;
