@@ -210,7 +210,12 @@ fn row_key(session: &Session, table: &TableDef, row: &Row) -> Vec<u8> {
 }
 
 /// Checks that `key` is free for an insert; returns the base to record.
-fn claim_key(session: &Session, table: &TableDef, key: &[u8], row: &Row) -> EngineResult<Base> {
+pub(super) fn claim_key(
+    session: &Session,
+    table: &TableDef,
+    key: &[u8],
+    row: &Row,
+) -> EngineResult<Base> {
     let txn = session
         .txn
         .as_ref()

@@ -19,10 +19,10 @@ use std::sync::Arc;
 use kimberlite_catalog::{Catalog, RefAction, TableDef};
 
 use super::ddl::current_catalog;
-use super::dml::{check_not_null, evaluate_defaults, lock_row};
+use super::dml::{check_not_null, claim_key, evaluate_defaults, lock_row};
 use super::Session;
 use crate::constraints::{check_changes, convert_value, orphaned_references, Change, FinalState};
-use crate::datum::{Datum, Row};
+use crate::datum::{encode_key, Datum, Row};
 use crate::error::{EngineError, EngineResult};
 
 /// Rounds of cascades one statement may set off (a cycle of ON UPDATE
@@ -270,21 +270,47 @@ async fn run_action(session: &mut Session, action: &Action) -> EngineResult<()> 
             }
             (RefAction::NoAction | RefAction::Restrict, _) => unreachable!("filtered"),
         };
-        if let Some(row) = &new {
-            check_not_null(child, row)?;
+        // The referencing columns may be part of the child's primary key:
+        // then the row moves to its new key (which must be free).
+        let new_key = match &new {
+            Some(row) => {
+                check_not_null(child, row)?;
+                if child.has_row_id() {
+                    key.clone()
+                } else {
+                    encode_key(child.primary_key.iter().map(|&k| &row[k]))
+                }
+            }
+            None => key.clone(),
+        };
+        if new_key == *key {
+            session.txn.as_mut().expect("in a transaction").write(
+                child,
+                key.clone(),
+                new.clone(),
+                base,
+            );
+        } else {
+            let row = new.clone().expect("moved rows exist");
+            session
+                .txn
+                .as_mut()
+                .expect("in a transaction")
+                .write(child, key.clone(), None, base);
+            let new_base = claim_key(session, child, &new_key, &row)?;
+            session.txn.as_mut().expect("in a transaction").write(
+                child,
+                new_key.clone(),
+                Some(row),
+                new_base,
+            );
         }
-        session.txn.as_mut().expect("in a transaction").write(
-            child,
-            key.clone(),
-            new.clone(),
-            base,
-        );
         session.check_txn_written()?;
         record(
             session,
             child,
             Some((key.clone(), old)),
-            new.map(|row| (key.clone(), row)),
+            new.map(|row| (new_key, row)),
         );
     }
     Ok(())

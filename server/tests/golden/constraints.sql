@@ -86,3 +86,14 @@ drop table region, office, desk;
 drop table dept cascade;
 insert into emp values (60, 99, 'nope', 'e@x', 1, 0);
 select id, dept_id from emp order by id;
+-- a cascade that moves rows to a new primary key
+create table kp (id int primary key);
+create table kc (pid int references kp on update cascade, n int, primary key (pid, n));
+insert into kp values (1), (2);
+insert into kc values (1, 1), (1, 2), (2, 1);
+update kp set id = 10 where id = 1;
+select * from kc order by pid, n;
+update kp set id = 2 where id = 10;
+update kc set n = 5 where pid = 10 and n = 1;
+update kp set id = 20 where id = 10;
+select * from kc order by pid, n;
