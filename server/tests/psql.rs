@@ -190,3 +190,10 @@ fn psql_upsert_on_unique_transcript_matches_postgresql() {
 fn psql_truncate_transcript_matches_postgresql() {
     run_differential("truncate");
 }
+
+/// `queries.out` was recorded from PostgreSQL 15: repeated output names
+/// and single-column table function aliases (`generate_series(1, 3) g`).
+#[test]
+fn psql_queries_transcript_matches_postgresql() {
+    run_differential("queries");
+}

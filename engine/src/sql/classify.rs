@@ -111,6 +111,15 @@ fn classify_message(message: &str) -> EngineError {
             .trim_matches('"');
         return EngineError::UndefinedColumn(format!("column \"{name}\" does not exist"));
     }
+    if message.contains("Cannot access field at argument") {
+        // `t.x` where `t` is a column (a table function's alias names its
+        // column): DataFusion reads a field access, PostgreSQL a missing
+        // column.
+        return EngineError::UndefinedColumn(
+            "column reference does not exist: a single-column table function's alias names its column"
+                .into(),
+        );
+    }
     if let Some(function) = between(message, "Invalid function '", "'") {
         return EngineError::UndefinedFunction(format!("function {function} does not exist"));
     }

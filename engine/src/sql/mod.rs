@@ -34,6 +34,7 @@ mod enforce;
 mod for_update;
 pub mod sequence;
 mod table_constraints;
+mod table_functions;
 mod truncate;
 pub(crate) use dml::datum_text;
 pub mod interval;
@@ -876,6 +877,7 @@ impl Session {
     async fn plan(&self, mut statement: Statement) -> EngineResult<LogicalPlan> {
         literals::type_integer_literals(&mut statement);
         naming::alias_repeated_items(&mut statement);
+        table_functions::name_single_columns(&mut statement);
         // `::timestamptz` casts read zone-less text in the session's zone.
         let zone = self.zone().to_string();
         {

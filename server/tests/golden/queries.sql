@@ -1,0 +1,10 @@
+-- Query shapes PostgreSQL accepts that need help on our side: repeated
+-- output names, and the alias of a single-column table function naming
+-- its column.
+select 1, 1;
+select 1 as x, 2 as x;
+select a, a from (values (1)) as v (a);
+select g from generate_series(1, 3) g;
+select g.g * 2 as d from generate_series(1, 2) as g;
+select x from generate_series(1, 2) g(x);
+select count(*) from generate_series(1, 10) as s where s % 2 = 0;
