@@ -32,6 +32,7 @@ pub mod decode;
 mod dml;
 mod enforce;
 mod for_update;
+mod qualified;
 pub mod sequence;
 mod table_constraints;
 mod table_functions;
@@ -878,6 +879,7 @@ impl Session {
         literals::type_integer_literals(&mut statement);
         naming::alias_repeated_items(&mut statement);
         table_functions::name_single_columns(&mut statement);
+        qualified::unqualify_catalog_functions(&mut statement);
         // `::timestamptz` casts read zone-less text in the session's zone.
         let zone = self.zone().to_string();
         {

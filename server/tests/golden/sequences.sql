@@ -98,3 +98,7 @@ insert into ia (v) values (1);
 update ia set id = 5;
 update ia set id = default, v = 2;
 select * from ia;
+-- as a pg_dump restore writes it
+create sequence restored as integer start with 1 increment by 1 no minvalue no maxvalue cache 1;
+select pg_catalog.setval('public.restored', 41, true);
+select nextval('restored');
