@@ -88,19 +88,8 @@ fn number(expr: &Expr) -> EngineResult<i64> {
 }
 
 /// A sequence definition from CREATE SEQUENCE's (or an identity column's)
-/// options, with PostgreSQL's defaults and checks.
-pub(super) fn define(
-    id: SequenceId,
-    name: String,
-    data_type: SqlType,
-    options: &[SequenceOptions],
-    owned_by: Option<(TableId, usize)>,
-) -> EngineResult<SequenceDef> {
-    define_over(None, id, name, data_type, options, owned_by)
-}
-
-/// `define`, starting from `base`'s settings (ALTER SEQUENCE) instead of
-/// the defaults.
+/// options, with PostgreSQL's defaults and checks; ALTER SEQUENCE starts
+/// from the old definition (`base`) instead of the defaults.
 pub(super) fn define_over(
     base: Option<&SequenceDef>,
     id: SequenceId,
@@ -205,7 +194,7 @@ pub(super) fn owned_sequence(
         .find(free)
         .expect("some suffix is free");
     let id = session.engine.allocate_table_id();
-    define(id, name, data_type, options, Some(owner))
+    define_over(None, id, name, data_type, options, Some(owner))
 }
 
 pub(super) fn create_sequence(
@@ -242,7 +231,7 @@ pub(super) fn create_sequence(
         Some(owner) => Some(column_owner(&catalog, owner)?),
     };
     let id = session.engine.allocate_table_id();
-    let def = define(id, name, data_type, options, owner)?;
+    let def = define_over(None, id, name, data_type, options, owner)?;
     catalog_change(session, CatalogChange::CreateSequence(def))?;
     Ok(tag)
 }
