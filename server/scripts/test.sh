@@ -29,7 +29,7 @@ pg_bin=/usr/lib/postgresql/15/bin
 
 step "reference PostgreSQL 15 (differential tests), on a free port"
 pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-pg_dir=$(mktemp -d /tmp/kimberlite-pgref.XXXXXX)
+pg_dir=$(mktemp -d)
 as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
 [ "$(id -u)" = 0 ] && chown postgres "$pg_dir"
 as_pg "$pg_bin/initdb -D $pg_dir/data -A trust -U postgres --locale=C.UTF-8 -E UTF8" >/dev/null
