@@ -463,7 +463,7 @@ pub(super) fn write_new_row(session: &mut Session, table: &TableDef, row: Row) -
     check_not_null(table, &row)?;
     let key = row_key(session, table, &row);
     let base = claim_key(session, table, &key, &row)?;
-    super::enforce::record(session, table, None, Some((key.clone(), row.clone())));
+    super::enforce::record(session, table, || (None, Some((key.clone(), row.clone()))));
     session
         .txn
         .as_mut()
@@ -748,6 +748,7 @@ async fn update_rows(
     let column_count = table.columns.len();
     let zone = session.zone();
     let mut stale = Vec::new();
+    let tracked = super::enforce::is_constrained(&super::ddl::current_catalog(session), table);
     for batch in batches {
         let values: Vec<Vec<Datum>> = set_columns
             .iter()
@@ -765,7 +766,8 @@ async fn update_rows(
                 stale.push(key);
                 continue;
             }
-            let old = row.clone();
+            // The row before SET, kept only where constraints need it.
+            let old = tracked.then(|| row.clone());
             for (i, &c) in set_columns.iter().enumerate() {
                 row[c] = values[i][r].clone();
             }
@@ -775,12 +777,12 @@ async fn update_rows(
             } else {
                 encode_key(table.primary_key.iter().map(|&k| &row[k]))
             };
-            super::enforce::record(
-                session,
-                table,
-                Some((key.clone(), old)),
-                Some((new_key.clone(), row.clone())),
-            );
+            super::enforce::record(session, table, || {
+                (
+                    old.map(|old| (key.clone(), old)),
+                    Some((new_key.clone(), row.clone())),
+                )
+            });
             if new_key == key {
                 session.txn.as_mut().expect("in a transaction").write(
                     table,
@@ -849,7 +851,9 @@ pub async fn delete(session: &mut Session, delete: Delete) -> EngineResult<Outco
                     stale.push(key);
                     continue;
                 }
-                super::enforce::record(session, &table, Some((key.clone(), row.clone())), None);
+                super::enforce::record(session, &table, || {
+                    (Some((key.clone(), row.clone())), None)
+                });
                 session
                     .txn
                     .as_mut()

@@ -34,17 +34,18 @@ pub(super) fn is_constrained(catalog: &Catalog, table: &TableDef) -> bool {
     !table.constraints.is_empty() || !catalog.referencing(table.id).is_empty()
 }
 
-/// Records a change of a constrained table for the statement's end.
+/// Records a change of a constrained table for the statement's end;
+/// `change` (old and new row with their keys) is built only for a
+/// constrained table, so writes to other tables copy nothing.
 pub(super) fn record(
     session: &mut Session,
     table: &TableDef,
-    old: Option<(Vec<u8>, Row)>,
-    new: Option<(Vec<u8>, Row)>,
+    change: impl FnOnce() -> (Option<(Vec<u8>, Row)>, Option<(Vec<u8>, Row)>),
 ) {
-    let catalog = current_catalog(session);
-    if !is_constrained(&catalog, table) {
+    if !is_constrained(&current_catalog(session), table) {
         return;
     }
+    let (old, new) = change();
     session
         .txn
         .as_mut()
@@ -306,12 +307,9 @@ async fn run_action(session: &mut Session, action: &Action) -> EngineResult<()> 
             );
         }
         session.check_txn_written()?;
-        record(
-            session,
-            child,
-            Some((key.clone(), old)),
-            new.map(|row| (new_key, row)),
-        );
+        record(session, child, || {
+            (Some((key.clone(), old)), new.map(|row| (new_key, row)))
+        });
     }
     Ok(())
 }

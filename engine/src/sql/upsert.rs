@@ -125,12 +125,12 @@ pub(super) async fn insert_on_conflict(
         for (conflict, row) in conflicts.into_iter().zip(updated) {
             let Some(row) = row else { continue };
             check_not_null(table, &row)?;
-            super::enforce::record(
-                session,
-                table,
-                Some((conflict.key.clone(), conflict.existing.clone())),
-                Some((conflict.key.clone(), row.clone())),
-            );
+            super::enforce::record(session, table, || {
+                (
+                    Some((conflict.key.clone(), conflict.existing.clone())),
+                    Some((conflict.key.clone(), row.clone())),
+                )
+            });
             session.txn.as_mut().expect("in a transaction").write(
                 table,
                 conflict.key,
