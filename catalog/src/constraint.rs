@@ -31,6 +31,13 @@ pub enum ConstraintKind {
         expr_sql: String,
     },
     ForeignKey(ForeignKey),
+    /// A UNIQUE index (`CREATE UNIQUE INDEX`): enforced like `Unique`, but
+    /// an index, not a constraint, to clients (pg_constraint has no row
+    /// for it). New variants go last: the log stores the variant's
+    /// position.
+    UniqueIndex {
+        columns: Vec<usize>,
+    },
 }
 
 /// `FOREIGN KEY (columns) REFERENCES ref_table (ref_columns)`, MATCH SIMPLE:

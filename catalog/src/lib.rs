@@ -11,12 +11,14 @@
 //! knows nothing of Arrow, DataFusion or the wire protocol; the engine maps
 //! [`SqlType`] onto Arrow types and the server maps it onto wire encodings.
 //!
-//! Left out for now: schemas other than `public`, indexes, views, grants
-//! and policies. Each will be one more variant of [`CatalogChange`].
+//! Left out for now: schemas other than `public`, grants and policies.
+//! Each will be one more variant of [`CatalogChange`].
 
 mod constraint;
+mod index;
 mod sequence;
 mod types;
+mod view;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,8 +26,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use constraint::{Constraint, ConstraintKind, ForeignKey, RefAction};
+pub use index::{IndexColumn, IndexDef, IndexId};
 pub use sequence::{SequenceDef, SequenceId, SequenceValue};
 pub use types::{ArrayElement, SqlType};
+pub use view::{ViewDef, ViewId};
 
 /// Identifies a table for its whole life; never reused, stable across
 /// restarts (it is assigned by the op that created the table).
@@ -106,7 +110,9 @@ impl TableDef {
             .then(|| (self.primary_key_name(), self.primary_key.as_slice()));
         pk.into_iter()
             .chain(self.constraints.iter().filter_map(|c| match &c.kind {
-                ConstraintKind::Unique { columns } => Some((c.name.clone(), columns.as_slice())),
+                ConstraintKind::Unique { columns } | ConstraintKind::UniqueIndex { columns } => {
+                    Some((c.name.clone(), columns.as_slice()))
+                }
                 _ => None,
             }))
     }
@@ -146,7 +152,9 @@ impl TableDef {
             }
             names.push(constraint.name.clone());
             let columns: &[usize] = match &constraint.kind {
-                ConstraintKind::Unique { columns } => columns,
+                ConstraintKind::Unique { columns } | ConstraintKind::UniqueIndex { columns } => {
+                    columns
+                }
                 ConstraintKind::ForeignKey(fk) => &fk.columns,
                 ConstraintKind::Check { .. } => &[],
             };
@@ -168,6 +176,33 @@ impl TableDef {
     /// Whether rows are keyed by a hidden row id.
     pub fn has_row_id(&self) -> bool {
         self.primary_key.is_empty()
+    }
+
+    /// Whether replacing `self` by `new` needs every row written again:
+    /// the row layout (columns, types, key) changed, or a rule was added
+    /// that existing rows must be checked against. A command that makes
+    /// such a change writes every live row of the table (the kernel
+    /// refuses it otherwise), so rows always match their table's
+    /// definition and new rules hold for every row.
+    pub fn rewrite_needed(&self, new: &TableDef) -> bool {
+        let layout = self.columns.len() != new.columns.len()
+            || self
+                .columns
+                .iter()
+                .zip(&new.columns)
+                .any(|(a, b)| a.sql_type != b.sql_type || (a.nullable && !b.nullable))
+            || self.primary_key != new.primary_key;
+        // A constraint is new when no old one has its name and kind (a
+        // renamed column's CHECK, or key columns shifted by a dropped
+        // column, are the same constraint).
+        let kind = |c: &Constraint| std::mem::discriminant(&c.kind);
+        layout
+            || new.constraints.iter().any(|c| {
+                !self
+                    .constraints
+                    .iter()
+                    .any(|o| o.name == c.name && kind(o) == kind(c))
+            })
     }
 }
 
@@ -209,9 +244,33 @@ pub enum CatalogChange {
     /// Replaces a sequence's definition (ALTER SEQUENCE); the id and name
     /// stay.
     AlterSequence(SequenceDef),
-    /// Replaces a table's definition, same id and name (a dropped
-    /// constraint, for now).
+    /// Replaces a table's definition, same id (ALTER TABLE); the name may
+    /// change to a free one (RENAME TO).
     ReplaceTable(TableDef),
+    CreateIndex(IndexDef),
+    DropIndex {
+        id: IndexId,
+    },
+    /// Replaces an index's definition, same id (its columns after a
+    /// column of the table was dropped).
+    AlterIndex(IndexDef),
+    CreateView(ViewDef),
+    DropView {
+        id: ViewId,
+    },
+    /// `COMMENT ON`: the comment of a relation (`column` 0) or of its
+    /// column at position `column - 1`; `None` removes it.
+    SetComment {
+        object: u64,
+        column: u32,
+        text: Option<String>,
+    },
+    /// `WITH (fillfactor = 90, …)`: storage options, recorded as given
+    /// (they change nothing in our storage).
+    SetStorageOptions {
+        table: TableId,
+        options: Vec<(String, String)>,
+    },
 }
 
 /// The catalog at one op. Cheap to clone (tables are shared). Serialized
@@ -220,6 +279,11 @@ pub enum CatalogChange {
 pub struct Catalog {
     tables: BTreeMap<String, Arc<TableDef>>,
     sequences: BTreeMap<String, Arc<SequenceDef>>,
+    indexes: BTreeMap<String, Arc<IndexDef>>,
+    views: BTreeMap<String, Arc<ViewDef>>,
+    /// (object id, 0 or column position + 1) → comment.
+    comments: BTreeMap<(u64, u32), String>,
+    storage_options: BTreeMap<TableId, Vec<(String, String)>>,
     roles: BTreeMap<String, RoleDef>,
     auth_mode: Option<AuthMode>,
     next_table_id: TableId,
@@ -282,9 +346,67 @@ impl Catalog {
         self.sequences.values()
     }
 
-    /// Whether a table or a sequence has this name (they share a namespace).
+    /// An index by name.
+    pub fn index(&self, name: &str) -> Option<&Arc<IndexDef>> {
+        self.indexes.get(name)
+    }
+
+    /// An index by id.
+    pub fn index_by_id(&self, id: IndexId) -> Option<&Arc<IndexDef>> {
+        self.indexes.values().find(|i| i.id == id)
+    }
+
+    /// All indexes, by name.
+    pub fn indexes(&self) -> impl Iterator<Item = &Arc<IndexDef>> {
+        self.indexes.values()
+    }
+
+    /// The indexes of one table, by name.
+    pub fn table_indexes(&self, table: TableId) -> impl Iterator<Item = &Arc<IndexDef>> {
+        self.indexes.values().filter(move |i| i.table == table)
+    }
+
+    /// A view by name.
+    pub fn view(&self, name: &str) -> Option<&Arc<ViewDef>> {
+        self.views.get(name)
+    }
+
+    /// A view by id.
+    pub fn view_by_id(&self, id: ViewId) -> Option<&Arc<ViewDef>> {
+        self.views.values().find(|v| v.id == id)
+    }
+
+    /// All views, by name.
+    pub fn views(&self) -> impl Iterator<Item = &Arc<ViewDef>> {
+        self.views.values()
+    }
+
+    /// The comment on a relation (`column` 0) or on one of its columns
+    /// (position + 1).
+    pub fn comment(&self, object: u64, column: u32) -> Option<&str> {
+        self.comments.get(&(object, column)).map(String::as_str)
+    }
+
+    /// All comments: ((object id, column), text).
+    pub fn comments(&self) -> impl Iterator<Item = (&(u64, u32), &String)> {
+        self.comments.iter()
+    }
+
+    /// A table's storage options as given (`fillfactor`, …).
+    pub fn storage_options(&self, table: TableId) -> &[(String, String)] {
+        self.storage_options
+            .get(&table)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// Whether a table, sequence, index or view has this name (they share
+    /// a namespace).
     pub fn relation_exists(&self, name: &str) -> bool {
-        self.tables.contains_key(name) || self.sequences.contains_key(name)
+        self.tables.contains_key(name)
+            || self.sequences.contains_key(name)
+            || self.indexes.contains_key(name)
+            || self.views.contains_key(name)
     }
 
     /// Foreign keys of *other* tables that reference `id`:
@@ -303,7 +425,23 @@ impl Catalog {
     }
 
     fn id_in_use(&self, id: u64) -> bool {
-        self.table_by_id(id).is_some() || self.sequence_by_id(id).is_some()
+        self.table_by_id(id).is_some()
+            || self.sequence_by_id(id).is_some()
+            || self.index_by_id(id).is_some()
+            || self.view_by_id(id).is_some()
+    }
+
+    fn check_index(&self, def: &IndexDef) -> Result<(), CatalogError> {
+        let Some(table) = self.table_by_id(def.table) else {
+            return Err(CatalogError::TableNotFound(format!("#{}", def.table)));
+        };
+        if def.columns.is_empty() || def.columns.iter().any(|c| c.column >= table.columns.len()) {
+            return Err(CatalogError::Unsupported(format!(
+                "index \"{}\" names a missing column",
+                def.name
+            )));
+        }
+        Ok(())
     }
 
     fn check_table(&self, def: &TableDef) -> Result<(), CatalogError> {
@@ -363,7 +501,60 @@ impl Catalog {
             }
             CatalogChange::ReplaceTable(def) => match self.table_by_id(def.id) {
                 Some(old) if old.name == def.name => self.check_table(def),
+                Some(_) if self.relation_exists(&def.name) => {
+                    Err(CatalogError::TableExists(def.name.clone()))
+                }
+                Some(_) => self.check_table(def),
+                None => Err(CatalogError::TableNotFound(format!("#{}", def.id))),
+            },
+            CatalogChange::CreateIndex(def) => {
+                if self.relation_exists(&def.name) {
+                    return Err(CatalogError::TableExists(def.name.clone()));
+                }
+                if self.id_in_use(def.id) {
+                    return Err(CatalogError::Unsupported(format!(
+                        "index id {} reused",
+                        def.id
+                    )));
+                }
+                self.check_index(def)
+            }
+            CatalogChange::AlterIndex(def) => match self.index_by_id(def.id) {
+                Some(old) if old.name == def.name && old.table == def.table => {
+                    self.check_index(def)
+                }
                 _ => Err(CatalogError::TableNotFound(format!("#{}", def.id))),
+            },
+            CatalogChange::DropIndex { id } => match self.index_by_id(*id) {
+                Some(_) => Ok(()),
+                None => Err(CatalogError::TableNotFound(format!("#{id}"))),
+            },
+            CatalogChange::CreateView(def) => {
+                if self.relation_exists(&def.name) {
+                    return Err(CatalogError::TableExists(def.name.clone()));
+                }
+                if self.id_in_use(def.id) {
+                    return Err(CatalogError::Unsupported(format!(
+                        "view id {} reused",
+                        def.id
+                    )));
+                }
+                Ok(())
+            }
+            CatalogChange::DropView { id } => match self.view_by_id(*id) {
+                Some(_) => Ok(()),
+                None => Err(CatalogError::TableNotFound(format!("#{id}"))),
+            },
+            CatalogChange::SetComment { object, .. } => {
+                if self.id_in_use(*object) {
+                    Ok(())
+                } else {
+                    Err(CatalogError::TableNotFound(format!("#{object}")))
+                }
+            }
+            CatalogChange::SetStorageOptions { table, .. } => match self.table_by_id(*table) {
+                Some(_) => Ok(()),
+                None => Err(CatalogError::TableNotFound(format!("#{table}"))),
             },
             CatalogChange::DropTable { id } => {
                 let Some(table) = self.table_by_id(*id) else {
@@ -401,8 +592,10 @@ impl Catalog {
                     return Err(CatalogError::SequenceNotFound(format!("#{id}")));
                 };
                 if let Some((table, column)) = sequence.owned_by {
-                    if let Some(table) = self.table_by_id(table) {
-                        let column = &table.columns[column];
+                    let column = self
+                        .table_by_id(table)
+                        .and_then(|t| Some((t, t.columns.get(column)?)));
+                    if let Some((table, column)) = column {
                         if column.default_sql.is_some() {
                             return Err(CatalogError::DependentObjects {
                                 object: format!("sequence {}", sequence.name),
@@ -438,9 +631,59 @@ impl Catalog {
                 self.tables.retain(|_, t| t.id != *id);
                 self.sequences
                     .retain(|_, s| s.owned_by.is_none_or(|(table, _)| table != *id));
+                let dropped: Vec<u64> = self
+                    .indexes
+                    .values()
+                    .filter(|i| i.table == *id)
+                    .map(|i| i.id)
+                    .chain([*id])
+                    .collect();
+                self.indexes.retain(|_, i| i.table != *id);
+                self.comments
+                    .retain(|(object, _), _| !dropped.contains(object));
+                self.storage_options.remove(id);
             }
             CatalogChange::ReplaceTable(def) => {
+                self.tables.retain(|_, t| t.id != def.id);
                 self.tables.insert(def.name.clone(), Arc::new(def.clone()));
+            }
+            CatalogChange::CreateIndex(def) => {
+                self.next_table_id = self.next_table_id().max(def.id + 1);
+                self.indexes.insert(def.name.clone(), Arc::new(def.clone()));
+            }
+            CatalogChange::AlterIndex(def) => {
+                self.indexes.insert(def.name.clone(), Arc::new(def.clone()));
+            }
+            CatalogChange::DropIndex { id } => {
+                self.indexes.retain(|_, i| i.id != *id);
+                self.comments.retain(|(object, _), _| object != id);
+            }
+            CatalogChange::CreateView(def) => {
+                self.next_table_id = self.next_table_id().max(def.id + 1);
+                self.views.insert(def.name.clone(), Arc::new(def.clone()));
+            }
+            CatalogChange::DropView { id } => {
+                self.views.retain(|_, v| v.id != *id);
+                self.comments.retain(|(object, _), _| object != id);
+            }
+            CatalogChange::SetComment {
+                object,
+                column,
+                text,
+            } => match text {
+                Some(text) => {
+                    self.comments.insert((*object, *column), text.clone());
+                }
+                None => {
+                    self.comments.remove(&(*object, *column));
+                }
+            },
+            CatalogChange::SetStorageOptions { table, options } => {
+                if options.is_empty() {
+                    self.storage_options.remove(table);
+                } else {
+                    self.storage_options.insert(*table, options.clone());
+                }
             }
             CatalogChange::CreateSequence(def) => {
                 self.next_table_id = self.next_table_id().max(def.id + 1);

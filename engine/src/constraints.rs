@@ -60,7 +60,7 @@ pub fn index_key(row: &Row, columns: &[usize], types: &[SqlType]) -> Option<Vec<
     let values: Vec<Datum> = columns
         .iter()
         .zip(types)
-        .map(|(&c, &t)| widen(&row[c], t))
+        .map(|(&c, &t)| widen(row.get(c)?, t))
         .collect::<Option<_>>()?;
     Some(encode_key(&values))
 }

@@ -80,6 +80,56 @@ impl Datum {
     pub fn is_null(&self) -> bool {
         matches!(self, Datum::Null)
     }
+
+    /// Whether this datum can be a stored value of a column of type `t`
+    /// (NULL fits every type). The kernel checks every written row this
+    /// way, so a write planned against a table's old definition cannot
+    /// land after ALTER TABLE changed it.
+    pub fn fits(&self, t: kimberlite_catalog::SqlType) -> bool {
+        use kimberlite_catalog::{ArrayElement as E, SqlType as T};
+        match self {
+            Datum::Null => true,
+            Datum::Bool(_) => t == T::Bool,
+            Datum::Int2(_) => t == T::Int2,
+            Datum::Int4(_) => t == T::Int4,
+            Datum::Int8(_) => t == T::Int8,
+            Datum::Float4(_) => t == T::Float4,
+            Datum::Float8(_) => t == T::Float8,
+            Datum::Numeric(_) => matches!(t, T::Numeric { .. }),
+            Datum::Text(_) => matches!(
+                t,
+                T::Text
+                    | T::Varchar(_)
+                    | T::Char(_)
+                    | T::Uuid
+                    | T::Json
+                    | T::Jsonb
+                    | T::Name
+                    | T::InternalChar
+            ),
+            Datum::Bytes(_) => t == T::Bytea,
+            Datum::Date(_) => t == T::Date,
+            Datum::Timestamp(_) => matches!(t, T::Timestamp | T::Timestamptz),
+            Datum::Time(_) => t == T::Time,
+            Datum::Interval { .. } => t == T::Interval,
+            Datum::Oid(_) => t == T::Oid,
+            Datum::Array(items) => {
+                let T::Array(element) = t else {
+                    return false;
+                };
+                let element = match element {
+                    E::Bool => T::Bool,
+                    E::Int2 => T::Int2,
+                    E::Int4 => T::Int4,
+                    E::Int8 => T::Int8,
+                    E::Float8 => T::Float8,
+                    E::Text => T::Text,
+                    E::Uuid => T::Uuid,
+                };
+                items.iter().all(|item| item.fits(element))
+            }
+        }
+    }
 }
 
 /// Tag byte that starts a row-id key (tables without a primary key).

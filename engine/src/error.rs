@@ -151,6 +151,26 @@ pub enum EngineError {
         /// The failing row as PostgreSQL's DETAIL shows it.
         row: String,
     },
+    /// 23505 from ALTER TABLE ADD PRIMARY KEY / UNIQUE or CREATE UNIQUE
+    /// INDEX over rows that repeat a value.
+    #[error("could not create unique index \"{constraint}\"")]
+    ExistingUniqueViolation {
+        table: String,
+        constraint: String,
+        /// `Key (a)=(1) is duplicated.`
+        detail: String,
+    },
+    /// 23502 from SET NOT NULL (or a NOT NULL column added) over rows
+    /// holding NULL.
+    #[error("column \"{column}\" of relation \"{table}\" contains null values")]
+    ExistingNullViolation { table: String, column: String },
+    /// 23514 from ALTER TABLE ADD CHECK over rows that fail it.
+    #[error("check constraint \"{constraint}\" of relation \"{table}\" is violated by some row")]
+    ExistingCheckViolation { table: String, constraint: String },
+    /// 42804: ALTER COLUMN TYPE without USING where no assignment cast
+    /// exists.
+    #[error("column \"{column}\" cannot be cast automatically to type {type_name}")]
+    CannotCastColumn { column: String, type_name: String },
     /// Another transaction committed a conflicting change first.
     #[error("could not serialize access due to concurrent update")]
     SerializationFailure,
@@ -267,6 +287,10 @@ impl EngineError {
             EngineError::InvalidParameterValue(_) => "22023",
             EngineError::UndefinedParameter(_) => "42704",
             EngineError::UniqueViolation { .. } => "23505",
+            EngineError::ExistingUniqueViolation { .. } => "23505",
+            EngineError::ExistingNullViolation { .. } => "23502",
+            EngineError::ExistingCheckViolation { .. } => "23514",
+            EngineError::CannotCastColumn { .. } => "42804",
             EngineError::NotNullViolation { .. } => "23502",
             EngineError::ForeignKeyViolation { .. } => "23503",
             EngineError::CheckViolation { .. } => "23514",
@@ -317,7 +341,8 @@ impl EngineError {
     /// PostgreSQL's DETAIL field, where there is one.
     pub fn detail(&self) -> Option<String> {
         match self {
-            EngineError::UniqueViolation { detail, .. } => Some(detail.clone()),
+            EngineError::UniqueViolation { detail, .. }
+            | EngineError::ExistingUniqueViolation { detail, .. } => Some(detail.clone()),
             EngineError::ForeignKeyViolation { detail, .. } => Some(detail.clone()),
             EngineError::TruncateReferenced {
                 referencing,
@@ -355,6 +380,9 @@ impl EngineError {
                 Some("Use OVERRIDING SYSTEM VALUE to override.".into())
             }
             EngineError::WrongObjectTypeHint { hint, .. } => Some(hint.to_string()),
+            EngineError::CannotCastColumn { column, type_name } => Some(format!(
+                "You might need to specify \"USING {column}::{type_name}\"."
+            )),
             EngineError::TruncateReferenced { referencing, .. } => Some(format!(
                 "Truncate table \"{referencing}\" at the same time, or use TRUNCATE ... CASCADE."
             )),
@@ -374,7 +402,8 @@ impl EngineError {
     /// PostgreSQL's table (`t`), column (`c`) and constraint (`n`) fields.
     pub fn table_column_constraint(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
         match self {
-            EngineError::NotNullViolation { table, column, .. } => {
+            EngineError::NotNullViolation { table, column, .. }
+            | EngineError::ExistingNullViolation { table, column } => {
                 (Some(table), Some(column), None)
             }
             EngineError::UniqueViolation {
@@ -385,7 +414,13 @@ impl EngineError {
             }
             | EngineError::CheckViolation {
                 table, constraint, ..
-            } => (Some(table), None, Some(constraint)),
+            }
+            | EngineError::ExistingUniqueViolation {
+                table, constraint, ..
+            }
+            | EngineError::ExistingCheckViolation { table, constraint } => {
+                (Some(table), None, Some(constraint))
+            }
             EngineError::WithContext { error, .. } => error.table_column_constraint(),
             _ => (None, None, None),
         }

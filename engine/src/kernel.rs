@@ -73,6 +73,50 @@ pub struct TxnCommand {
     pub sequences: Vec<(SequenceId, SequenceValue)>,
 }
 
+/// Tables the command's ALTERs change so that every row must be written
+/// again.
+fn rewritten_tables(before: &Catalog, after: &Catalog, txn: &TxnCommand) -> Vec<TableId> {
+    let mut ids = Vec::new();
+    for change in &txn.catalog {
+        let CatalogChange::ReplaceTable(def) = change else {
+            continue;
+        };
+        if ids.contains(&def.id) {
+            continue;
+        }
+        if let (Some(old), Some(new)) = (before.table_by_id(def.id), after.table_by_id(def.id)) {
+            if old.rewrite_needed(new) {
+                ids.push(def.id);
+            }
+        }
+    }
+    ids
+}
+
+/// A written row matches its table's definition: one value of the
+/// column's type per column, no NULL in a NOT NULL column, and a key of
+/// the table's kind (a hidden row id, or the row's primary-key values). A write planned
+/// against the definition before an ALTER TABLE that committed first
+/// fails here (40001: retry it).
+fn conforms(table: &kimberlite_catalog::TableDef, key: &[u8], row: &Row) -> EngineResult<()> {
+    let fits = row.len() == table.columns.len()
+        && row
+            .iter()
+            .zip(&table.columns)
+            .all(|(d, c)| d.fits(c.sql_type) && (c.nullable || !d.is_null()))
+        && if table.has_row_id() {
+            decode_row_id_key(key).is_some()
+        } else {
+            table.primary_key.iter().all(|&k| !row[k].is_null())
+                && key == crate::datum::encode_key(table.primary_key.iter().map(|&k| &row[k]))
+        };
+    if fits {
+        Ok(())
+    } else {
+        Err(EngineError::SerializationFailure)
+    }
+}
+
 /// A logged command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
@@ -170,7 +214,8 @@ impl KernelState {
     /// Checks `command` against the newest state without changing anything.
     pub fn check(&self, command: &Command) -> EngineResult<()> {
         let Command::Transaction(txn) = command;
-        let mut catalog = (*self.latest_catalog()).clone();
+        let before = self.latest_catalog();
+        let mut catalog = (*before).clone();
         for change in &txn.catalog {
             catalog.apply(change)?;
         }
@@ -182,7 +227,7 @@ impl KernelState {
             let rows = self.projections.table(table.id);
             match mutation {
                 Mutation::Insert { key, row, .. } => {
-                    assert_eq!(row.len(), table.columns.len(), "row arity must match table");
+                    conforms(table, key, row)?;
                     if rows.and_then(|r| r.latest(key)).is_some() {
                         return Err(EngineError::UniqueViolation {
                             table: table.name.clone(),
@@ -194,7 +239,7 @@ impl KernelState {
                 Mutation::Update {
                     key, base_op, row, ..
                 } => {
-                    assert_eq!(row.len(), table.columns.len(), "row arity must match table");
+                    conforms(table, key, row)?;
                     match rows.and_then(|r| r.latest(key)) {
                         Some(v) if v.created_op == *base_op => {}
                         _ => return Err(EngineError::SerializationFailure),
@@ -206,13 +251,55 @@ impl KernelState {
                 },
             }
         }
-        self.check_constraints(&catalog, txn)
+        self.check_rewrites(&before, &catalog, txn)?;
+        self.check_constraints(&before, &catalog, txn)
+    }
+
+    /// A command whose ALTER TABLE needs every row written again (see
+    /// [`kimberlite_catalog::TableDef::rewrite_needed`]) must write every
+    /// live row of that table: a row another transaction committed since
+    /// the ALTER read the table would otherwise keep the old layout, or
+    /// escape the new rule (40001: retry the ALTER).
+    fn check_rewrites(
+        &self,
+        before: &Catalog,
+        after: &Catalog,
+        txn: &TxnCommand,
+    ) -> EngineResult<()> {
+        for id in rewritten_tables(before, after, txn) {
+            let Some(rows) = self.projections.table(id) else {
+                continue;
+            };
+            let written: std::collections::BTreeSet<&[u8]> = txn
+                .mutations
+                .iter()
+                .filter(|m| m.table() == id)
+                .filter_map(|m| match m {
+                    Mutation::Update { key, .. } | Mutation::Delete { key, .. } => {
+                        Some(key.as_slice())
+                    }
+                    Mutation::Insert { .. } => None,
+                })
+                .collect();
+            if rows
+                .latest_rows()
+                .any(|(key, _)| !written.contains(key.as_slice()))
+            {
+                return Err(EngineError::SerializationFailure);
+            }
+        }
+        Ok(())
     }
 
     /// The backstop for UNIQUE and FOREIGN KEY: the rows the command leaves
     /// keep them, whatever other commands committed since its statements
     /// checked.
-    fn check_constraints(&self, catalog: &Catalog, txn: &TxnCommand) -> EngineResult<()> {
+    fn check_constraints(
+        &self,
+        before: &Catalog,
+        catalog: &Catalog,
+        txn: &TxnCommand,
+    ) -> EngineResult<()> {
         let constrained = |id: TableId| {
             catalog
                 .table_by_id(id)
@@ -221,6 +308,7 @@ impl KernelState {
         if !txn.mutations.iter().any(|m| constrained(m.table())) {
             return Ok(());
         }
+        let rewritten = rewritten_tables(before, catalog, txn);
         let mut layer = CommandLayer::default();
         let mut changes = Vec::new();
         for mutation in &txn.mutations {
@@ -233,11 +321,17 @@ impl KernelState {
                 }
                 Mutation::Delete { key, .. } => (key, None),
             };
-            let old = self
-                .projections
-                .table(table.id)
-                .and_then(|t| t.latest(key))
-                .map(|v| (*v.row).clone());
+            // A rewritten table's committed rows have the old layout; the
+            // statement checked what its rewrite removes (it never removes
+            // a referenced key: ALTER TYPE of one is refused).
+            let old = if rewritten.contains(&table.id) {
+                None
+            } else {
+                self.projections
+                    .table(table.id)
+                    .and_then(|t| t.latest(key))
+                    .map(|v| (*v.row).clone())
+            };
             layer.write(table, key.clone(), new.clone());
             changes.push(Change {
                 table: table.id,
@@ -259,6 +353,10 @@ impl KernelState {
         assert!(op > self.applied_op, "ops apply in increasing order");
         self.check(command)?;
         let Command::Transaction(txn) = command;
+        // Tables whose definition changed get their indexes rebuilt once
+        // their rows are written (rows of the old layout are not indexed
+        // by the new definition).
+        let mut reindex: Vec<TableId> = Vec::new();
         if !txn.catalog.is_empty() {
             let mut catalog = (*self.latest_catalog()).clone();
             for change in &txn.catalog {
@@ -268,10 +366,7 @@ impl KernelState {
                         self.projections.drop_table(*id);
                         self.indexes.drop_table(*id);
                     }
-                    CatalogChange::ReplaceTable(def) => {
-                        self.indexes
-                            .rebuild_table(def, self.projections.table(def.id));
-                    }
+                    CatalogChange::ReplaceTable(def) => reindex.push(def.id),
                     _ => {}
                 }
             }
@@ -309,7 +404,9 @@ impl KernelState {
                 Mutation::Insert { row, .. } | Mutation::Update { row, .. } => Some(row),
                 Mutation::Delete { .. } => None,
             };
-            self.indexes.update(&table, key, old.as_deref(), new);
+            if !reindex.contains(&table.id) {
+                self.indexes.update(&table, key, old.as_deref(), new);
+            }
             match mutation {
                 Mutation::Insert { table, key, row } => {
                     if let Some(row_id) = decode_row_id_key(key) {
@@ -329,6 +426,12 @@ impl KernelState {
                 Mutation::Delete { table, key, .. } => {
                     self.projections.table_mut(*table).delete(key, op);
                 }
+            }
+        }
+        for id in reindex {
+            if let Some(table) = catalog.table_by_id(id) {
+                self.indexes
+                    .rebuild_table(table, self.projections.table(id));
             }
         }
         self.applied_op = op;

@@ -197,3 +197,13 @@ fn psql_truncate_transcript_matches_postgresql() {
 fn psql_queries_transcript_matches_postgresql() {
     run_differential("queries");
 }
+
+/// `alter_table.out` was recorded from PostgreSQL 15: every ALTER TABLE
+/// form with rows written before and after, the constraints added over
+/// rows that break them (refused, nothing changed), renames, type changes
+/// with and without USING, DROP COLUMN taking its constraints, an ALTER
+/// rolled back, COMMENT ON and storage options.
+#[test]
+fn psql_alter_table_transcript_matches_postgresql() {
+    run_differential("alter_table");
+}

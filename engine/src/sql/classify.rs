@@ -10,6 +10,29 @@ use datafusion::error::DataFusionError;
 
 use crate::error::EngineError;
 
+/// Arrow's `Cannot cast string 'x' to value of Int32 type` as
+/// PostgreSQL says it: `invalid input syntax for type integer: "x"`.
+fn cast_of_text(message: &str) -> Option<EngineError> {
+    let start = message.find("Cannot cast string '")? + "Cannot cast string '".len();
+    let rest = &message[start..];
+    let end = rest.rfind("' to value of ")?;
+    let value = &rest[..end];
+    let arrow = rest[end + "' to value of ".len()..]
+        .split_whitespace()
+        .next()?;
+    let name = match arrow {
+        "Int16" => "smallint",
+        "Int32" => "integer",
+        "Int64" => "bigint",
+        "Float32" => "real",
+        "Float64" => "double precision",
+        _ => return None,
+    };
+    Some(EngineError::InvalidTextRepresentation(format!(
+        "invalid input syntax for type {name}: \"{value}\""
+    )))
+}
+
 /// Classifies a DataFusion error.
 pub fn classify_datafusion_error(error: DataFusionError) -> EngineError {
     let error = match error {
@@ -39,9 +62,8 @@ pub fn classify_datafusion_error(error: DataFusionError) -> EngineError {
 pub fn classify_arrow_error(error: &ArrowError) -> EngineError {
     match error {
         ArrowError::DivideByZero => EngineError::DivisionByZero,
-        ArrowError::CastError(message) | ArrowError::ParseError(message) => {
-            EngineError::InvalidTextRepresentation(message.clone())
-        }
+        ArrowError::CastError(message) | ArrowError::ParseError(message) => cast_of_text(message)
+            .unwrap_or_else(|| EngineError::InvalidTextRepresentation(message.clone())),
         ArrowError::ArithmeticOverflow(message) => EngineError::NumericOutOfRange(message.clone()),
         ArrowError::ComputeError(message)
             if message.contains("Overflow") || message.contains("overflow") =>
@@ -125,6 +147,9 @@ fn classify_message(message: &str) -> EngineError {
     }
     if message.contains("Divide by zero") || message.contains("division by zero") {
         return EngineError::DivisionByZero;
+    }
+    if let Some(error) = cast_of_text(message) {
+        return error;
     }
     if message.contains("Cannot cast string") || message.contains("Cast error") {
         return EngineError::InvalidTextRepresentation(strip_prefixes(message));

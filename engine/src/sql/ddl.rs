@@ -84,70 +84,19 @@ pub async fn create_table(session: &mut Session, create: CreateTable) -> EngineR
     let mut specs = ConstraintSpecs::new(&name);
     let mut owned_sequences = Vec::new();
     for column in &create.columns {
-        let column_name = ident_name(&column.name);
-        let serial = serial_type(&column.data_type);
-        let sql_type = match serial {
-            Some(sql_type) => sql_type,
-            None => sql_type_from_ast(&column.data_type)?,
-        };
-        let mut def = ColumnDef {
-            name: column_name.clone(),
-            sql_type,
-            nullable: true,
-            default_sql: None,
-            identity: None,
-        };
-        let mut sequence_options = None;
-        for option in &column.options {
-            let constraint_name = option.name.as_ref().map(ident_name);
-            match &option.option {
-                ColumnOption::Null => def.nullable = true,
-                ColumnOption::NotNull => def.nullable = false,
-                ColumnOption::Default(expr) => def.default_sql = Some(expr.to_string()),
-                ColumnOption::Generated {
-                    generated_as,
-                    sequence_options: options,
-                    generation_expr: None,
-                    ..
-                } => {
-                    def.identity = Some(match generated_as {
-                        GeneratedAs::Always => Identity::Always,
-                        _ => Identity::ByDefault,
-                    });
-                    def.nullable = false;
-                    sequence_options = Some(options.clone().unwrap_or_default());
-                }
-                ColumnOption::Generated { .. } => {
-                    return Err(EngineError::FeatureNotSupported(
-                        "generated columns are not supported yet".into(),
-                    ))
-                }
-                other => specs.column_option(&column_name, constraint_name, other)?,
-            }
-        }
-        if serial.is_some() || def.identity.is_some() {
-            if def.default_sql.is_some() {
-                return Err(EngineError::Syntax(format!(
-                    "multiple default values specified for column \"{column_name}\" of table \"{name}\""
-                )));
-            }
-            let taken: Vec<String> = owned_sequences
-                .iter()
-                .map(|s: &kimberlite_catalog::SequenceDef| s.name.clone())
-                .collect();
-            let sequence = sequence::owned_sequence(
-                session,
-                &name,
-                &column_name,
-                sql_type,
-                (id, columns.len()),
-                sequence_options.as_deref().unwrap_or_default(),
-                &taken,
-            )?;
-            def.nullable = false;
-            def.default_sql = Some(sequence::nextval_sql(&sequence.name));
-            owned_sequences.push(sequence);
-        }
+        let taken: Vec<String> = owned_sequences
+            .iter()
+            .map(|s: &kimberlite_catalog::SequenceDef| s.name.clone())
+            .collect();
+        let (def, sequence) = read_column(
+            session,
+            &name,
+            (id, columns.len()),
+            column,
+            &mut specs,
+            &taken,
+        )?;
+        owned_sequences.extend(sequence);
         columns.push(def);
     }
     for constraint in &create.constraints {
@@ -191,10 +140,145 @@ pub async fn create_table(session: &mut Session, create: CreateTable) -> EngineR
     for sequence in owned_sequences {
         catalog_change(session, CatalogChange::CreateSequence(sequence))?;
     }
+    let id = def.id;
     catalog_change(session, CatalogChange::CreateTable(def))?;
+    let options = storage_options(&create.table_options)?;
+    if !options.is_empty() {
+        catalog_change(
+            session,
+            CatalogChange::SetStorageOptions { table: id, options },
+        )?;
+    }
     Ok(Outcome::Command {
         tag: "CREATE TABLE".into(),
     })
+}
+
+/// One column definition of CREATE TABLE or ALTER TABLE ADD COLUMN:
+/// the catalog column, the sequence a SERIAL or identity column owns
+/// (`position` is the (table id, column position) it is owned by), and
+/// its constraint clauses into `specs`.
+pub(super) fn read_column(
+    session: &Session,
+    name: &str,
+    position: (kimberlite_catalog::TableId, usize),
+    column: &datafusion::sql::sqlparser::ast::ColumnDef,
+    specs: &mut ConstraintSpecs,
+    taken: &[String],
+) -> EngineResult<(ColumnDef, Option<kimberlite_catalog::SequenceDef>)> {
+    let mut owned = None;
+    let column_name = ident_name(&column.name);
+    let serial = serial_type(&column.data_type);
+    let sql_type = match serial {
+        Some(sql_type) => sql_type,
+        None => sql_type_from_ast(&column.data_type)?,
+    };
+    let mut def = ColumnDef {
+        name: column_name.clone(),
+        sql_type,
+        nullable: true,
+        default_sql: None,
+        identity: None,
+    };
+    let mut sequence_options = None;
+    for option in &column.options {
+        let constraint_name = option.name.as_ref().map(ident_name);
+        match &option.option {
+            ColumnOption::Null => def.nullable = true,
+            ColumnOption::NotNull => def.nullable = false,
+            ColumnOption::Default(expr) => def.default_sql = Some(expr.to_string()),
+            ColumnOption::Generated {
+                generated_as,
+                sequence_options: options,
+                generation_expr: None,
+                ..
+            } => {
+                def.identity = Some(match generated_as {
+                    GeneratedAs::Always => Identity::Always,
+                    _ => Identity::ByDefault,
+                });
+                def.nullable = false;
+                sequence_options = Some(options.clone().unwrap_or_default());
+            }
+            ColumnOption::Generated { .. } => {
+                return Err(EngineError::FeatureNotSupported(
+                    "generated columns are not supported yet".into(),
+                ))
+            }
+            other => specs.column_option(&column_name, constraint_name, other)?,
+        }
+    }
+    if serial.is_some() || def.identity.is_some() {
+        if def.default_sql.is_some() {
+            return Err(EngineError::Syntax(format!(
+                "multiple default values specified for column \"{column_name}\" of table \"{name}\""
+            )));
+        }
+        let sequence = sequence::owned_sequence(
+            session,
+            name,
+            &column_name,
+            sql_type,
+            position,
+            sequence_options.as_deref().unwrap_or_default(),
+            taken,
+        )?;
+        def.nullable = false;
+        def.default_sql = Some(sequence::nextval_sql(&sequence.name));
+        owned = Some(sequence);
+    }
+    Ok((def, owned))
+}
+
+/// `WITH (fillfactor = 90, …)`: recorded as given; they change nothing in
+/// our storage. Options other than PostgreSQL's table storage parameters
+/// are 22023, as there.
+fn storage_options(
+    options: &datafusion::sql::sqlparser::ast::CreateTableOptions,
+) -> EngineResult<Vec<(String, String)>> {
+    use datafusion::sql::sqlparser::ast::{CreateTableOptions, SqlOption};
+    const KNOWN: &[&str] = &[
+        "fillfactor",
+        "toast_tuple_target",
+        "parallel_workers",
+        "autovacuum_enabled",
+        "autovacuum_vacuum_threshold",
+        "autovacuum_vacuum_scale_factor",
+        "autovacuum_analyze_threshold",
+        "autovacuum_analyze_scale_factor",
+        "autovacuum_vacuum_insert_threshold",
+        "autovacuum_vacuum_insert_scale_factor",
+        "autovacuum_vacuum_cost_delay",
+        "autovacuum_vacuum_cost_limit",
+        "autovacuum_freeze_min_age",
+        "autovacuum_freeze_max_age",
+        "autovacuum_freeze_table_age",
+        "log_autovacuum_min_duration",
+        "user_catalog_table",
+        "vacuum_index_cleanup",
+        "vacuum_truncate",
+    ];
+    let CreateTableOptions::With(options) = options else {
+        return Ok(Vec::new());
+    };
+    options
+        .iter()
+        .map(|option| match option {
+            SqlOption::KeyValue { key, value } => {
+                let name = ident_name(key);
+                if !KNOWN.contains(&name.as_str()) {
+                    return Err(EngineError::InvalidParameterValue(format!(
+                        "unrecognized parameter \"{name}\""
+                    )));
+                }
+                let value = value.to_string();
+                Ok((name, value.trim_matches('\'').to_string()))
+            }
+            other => Err(EngineError::FeatureNotSupported(format!(
+                "storage option {other} is not supported"
+            ))),
+        })
+        .collect()
 }
 
 fn missing_key_column(column: &str) -> EngineError {
@@ -242,7 +326,11 @@ fn drop_tables(
                     format!("table \"{name}\" does not exist, skipping"),
                 );
             }
-            None => return Err(EngineError::UndefinedTable(name)),
+            None => {
+                return Err(EngineError::UndefinedRelation(format!(
+                    "table \"{name}\" does not exist"
+                )))
+            }
         }
     }
     // Foreign keys into the dropped tables: from a table dropped too they

@@ -17,11 +17,13 @@
 //! explicit transaction puts it in the aborted state (25P02 until ROLLBACK).
 
 mod alter_sequence;
+mod alter_table;
 pub mod array;
 mod audit;
 mod checks;
 pub mod classify;
 mod commands;
+mod comment;
 pub mod convert;
 pub mod copy;
 pub mod cursor;
@@ -611,6 +613,8 @@ impl Session {
             Statement::Update(_) => "UPDATE",
             Statement::Delete(_) => "DELETE",
             Statement::CreateTable(_) => "CREATE TABLE",
+            Statement::AlterTable(_) => "ALTER TABLE",
+            Statement::Comment { .. } => "COMMENT",
             Statement::CreateSequence { name, .. } => match alter_sequence::disguised(name) {
                 Some(_) => "ALTER SEQUENCE",
                 None => "CREATE SEQUENCE",
@@ -679,6 +683,13 @@ impl Session {
             Statement::Update(update) => dml::update(self, update).await,
             Statement::Delete(delete) => dml::delete(self, delete).await,
             Statement::CreateTable(create) => ddl::create_table(self, create).await,
+            Statement::AlterTable(alter) => alter_table::alter_table(self, alter).await,
+            Statement::Comment {
+                object_type,
+                object_name,
+                comment,
+                ..
+            } => comment::comment(self, object_type, &object_name, comment),
             Statement::Truncate(truncate) => truncate::truncate(self, truncate).await,
             Statement::Vacuum(_) if self.in_block() => {
                 Err(EngineError::ActiveTransaction("VACUUM".into()))
@@ -816,6 +827,7 @@ impl Session {
                 | Statement::Update(_)
                 | Statement::Delete(_)
                 | Statement::Truncate(_)
+                | Statement::AlterTable(_)
                 | Statement::Copy { .. }
                 | Statement::Declare { .. }
         );

@@ -174,7 +174,9 @@ impl ConstraintSpecs {
     /// The catalog constraints of `table` (whose columns and primary key
     /// are set), named and resolved against `catalog`.
     pub fn resolve(self, table: &TableDef, catalog: &Catalog) -> EngineResult<Vec<Constraint>> {
+        // Names the table's constraints already use (ALTER TABLE ADD).
         let mut taken = vec![table.primary_key_name()];
+        taken.extend(table.constraints.iter().map(|c| c.name.clone()));
         let mut out = Vec::new();
         let mut add = |name: Option<String>, base: String, kind: ConstraintKind| {
             let name = match name {

@@ -153,6 +153,20 @@ impl Txn {
         );
     }
 
+    /// Indexes the overlay's rows of `table` afresh under its (new)
+    /// definition, after ALTER TABLE wrote every row again.
+    pub fn reindex(&mut self, table: &TableDef) {
+        let indexes = Arc::make_mut(&mut self.indexes);
+        indexes.drop_table(table.id);
+        if let Some(overlay) = self.writes.get(&table.id) {
+            for (key, entry) in overlay.iter() {
+                if let Some(row) = &entry.row {
+                    indexes.update(table, key, None, Some(row));
+                }
+            }
+        }
+    }
+
     /// The overlay of one table, for a scan.
     pub fn overlay(&self, table: TableId) -> Option<TableOverlay> {
         self.writes.get(&table).cloned()
