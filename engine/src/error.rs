@@ -130,6 +130,9 @@ pub enum EngineError {
     /// 2BP01: DROP without CASCADE of an object others depend on.
     #[error("{message}")]
     DependentObjects { message: String, detail: String },
+    /// 2BP01 with its own HINT (DROP INDEX of a constraint's index).
+    #[error("{message}")]
+    DependentObjectsHint { message: String, hint: String },
     /// 428C9: an explicit value for a GENERATED ALWAYS identity column.
     #[error("cannot insert a non-DEFAULT value into column \"{0}\"")]
     GeneratedAlways(String),
@@ -295,6 +298,7 @@ impl EngineError {
             EngineError::ForeignKeyViolation { .. } => "23503",
             EngineError::CheckViolation { .. } => "23514",
             EngineError::DependentObjects { .. } => "2BP01",
+            EngineError::DependentObjectsHint { .. } => "2BP01",
             EngineError::DuplicateObject(_) => "42710",
             EngineError::GeneratedAlways(_) => "428C9",
             EngineError::GeneratedAlwaysUpdate(_) => "428C9",
@@ -376,6 +380,7 @@ impl EngineError {
             EngineError::DependentObjects { .. } => {
                 Some("Use DROP ... CASCADE to drop the dependent objects too.".into())
             }
+            EngineError::DependentObjectsHint { hint, .. } => Some(hint.clone()),
             EngineError::GeneratedAlways(_) => {
                 Some("Use OVERRIDING SYSTEM VALUE to override.".into())
             }

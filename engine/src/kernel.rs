@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::constraints::{check_changes, Change, CommandLayer, FinalState, KeyIndexes};
 use crate::datum::{decode_row_id_key, Row};
 use crate::error::{EngineError, EngineResult};
+use crate::indexes::{indexed_lists, VersionIndexes};
 use crate::mvcc::Projections;
 
 /// A write to one row. `base_op` is the `created_op` of the version the
@@ -178,6 +179,10 @@ pub struct KernelState {
     /// `projections`, never serialized, rebuilt when a snapshot loads.
     #[serde(skip)]
     pub indexes: KeyIndexes,
+    /// Secondary indexes over every row version, for lookups: derived
+    /// from `projections` like `indexes` ([`crate::indexes`]).
+    #[serde(skip)]
+    pub version_indexes: VersionIndexes,
 }
 
 impl Default for KernelState {
@@ -191,6 +196,7 @@ impl Default for KernelState {
             row_id_next: 1,
             sequences: BTreeMap::new(),
             indexes: KeyIndexes::default(),
+            version_indexes: VersionIndexes::default(),
         }
     }
 }
@@ -360,13 +366,21 @@ impl KernelState {
         if !txn.catalog.is_empty() {
             let mut catalog = (*self.latest_catalog()).clone();
             for change in &txn.catalog {
+                // The table of an index being dropped, read before it goes.
+                if let CatalogChange::DropIndex { id } = change {
+                    if let Some(index) = catalog.index_by_id(*id) {
+                        reindex.push(index.table);
+                    }
+                }
                 catalog.apply(change).expect("checked above");
                 match change {
                     CatalogChange::DropTable { id } => {
                         self.projections.drop_table(*id);
                         self.indexes.drop_table(*id);
+                        self.version_indexes.drop_table(*id);
                     }
                     CatalogChange::ReplaceTable(def) => reindex.push(def.id),
+                    CatalogChange::CreateIndex(def) => reindex.push(def.table),
                     _ => {}
                 }
             }
@@ -379,6 +393,7 @@ impl KernelState {
             }
         }
         let catalog = self.latest_catalog();
+        let mut lists: BTreeMap<TableId, Vec<Vec<usize>>> = BTreeMap::new();
         for &(id, value) in &txn.sequences {
             // A sequence dropped after its position was reserved is gone.
             if catalog.sequence_by_id(id).is_some() {
@@ -406,6 +421,12 @@ impl KernelState {
             };
             if !reindex.contains(&table.id) {
                 self.indexes.update(&table, key, old.as_deref(), new);
+                if let Some(row) = new {
+                    let lists = lists
+                        .entry(table.id)
+                        .or_insert_with(|| indexed_lists(&catalog, &table));
+                    self.version_indexes.add(lists, &table, key, row);
+                }
             }
             match mutation {
                 Mutation::Insert { table, key, row } => {
@@ -432,6 +453,8 @@ impl KernelState {
             if let Some(table) = catalog.table_by_id(id) {
                 self.indexes
                     .rebuild_table(table, self.projections.table(id));
+                self.version_indexes
+                    .rebuild_table(&catalog, table, self.projections.table(id));
             }
         }
         self.applied_op = op;
@@ -452,6 +475,8 @@ impl KernelState {
         }
         let mut state = state;
         state.indexes = KeyIndexes::rebuild(&state.latest_catalog(), &state.projections);
+        state.version_indexes =
+            VersionIndexes::rebuild(&state.latest_catalog(), &state.projections);
         Ok(state)
     }
 

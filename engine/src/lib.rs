@@ -27,6 +27,7 @@ pub mod constraints;
 pub mod crypto;
 pub mod datum;
 pub mod error;
+pub mod indexes;
 pub mod kernel;
 pub mod locks;
 pub mod log;

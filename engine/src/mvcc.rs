@@ -133,6 +133,40 @@ impl TableRows {
         version.deleted_op = op;
     }
 
+    /// Every version of every key (an index build covers them all).
+    pub fn all_versions(&self) -> impl Iterator<Item = (&Vec<u8>, &Version)> {
+        self.versions
+            .iter()
+            .flat_map(|(key, versions)| versions.iter().map(move |v| (key, v)))
+    }
+
+    /// Visible rows with keys from `start` on while `within(key)`, in key
+    /// order, at most `limit` of them (a primary-key range scan); returns
+    /// the last key read, `None` when the range is exhausted.
+    pub fn range_visible(
+        &self,
+        start: Bound<Vec<u8>>,
+        snapshot: Op,
+        limit: usize,
+        within: impl Fn(&[u8]) -> bool,
+        out: &mut Vec<(Vec<u8>, Op, Arc<Row>)>,
+    ) -> Option<Vec<u8>> {
+        let mut last = None;
+        for (read, (key, versions)) in self.versions.range((start, Bound::Unbounded)).enumerate() {
+            if !within(key) {
+                return None;
+            }
+            if read >= limit {
+                return last;
+            }
+            last = Some(key.clone());
+            if let Some(v) = versions.iter().rev().find(|v| v.visible_at(snapshot)) {
+                out.push((key.clone(), v.created_op, v.row.clone()));
+            }
+        }
+        None
+    }
+
     /// Number of keys (any version).
     pub fn key_count(&self) -> usize {
         self.versions.len()

@@ -207,3 +207,13 @@ fn psql_queries_transcript_matches_postgresql() {
 fn psql_alter_table_transcript_matches_postgresql() {
     run_differential("alter_table");
 }
+
+/// `indexes.out` was recorded from PostgreSQL 15: CREATE [UNIQUE] INDEX
+/// (default names, IF NOT EXISTS, DESC/NULLS), a UNIQUE index over
+/// duplicates and then enforced (also as an ON CONFLICT target), lookups
+/// through indexes after updates, DROP INDEX and its errors, and an index
+/// created in a rolled-back block.
+#[test]
+fn psql_indexes_transcript_matches_postgresql() {
+    run_differential("indexes");
+}

@@ -40,7 +40,7 @@ use crate::datum::{encode_key, row_id_key, Datum, Row};
 use crate::error::{EngineError, EngineResult};
 
 /// Where a column of the rewritten row gets its value.
-enum Source {
+pub(super) enum Source {
     /// The old row's column at this position.
     Old(usize),
     /// An SQL expression over the old row (a default, a USING clause),
@@ -224,7 +224,7 @@ async fn add_column(
     sources.push(Source::Expr(
         def.default_sql.clone().unwrap_or_else(|| "NULL".into()),
     ));
-    rewrite(session, table, new, sources).await
+    rewrite_rows(session, table, new, sources).await
 }
 
 /// Column positions after dropping `dropped`.
@@ -412,7 +412,7 @@ async fn drop_column(
         .filter(|&c| c != position)
         .map(Source::Old)
         .collect();
-    rewrite(session, table, new, sources).await?;
+    rewrite_rows(session, table, new, sources).await?;
     for (other, constraint, fk) in dependents {
         let current_other = current(session, other.id)?;
         let mut def = (*current_other).clone();
@@ -527,7 +527,7 @@ async fn alter_column(
             }
             new.columns[position].nullable = false;
             let sources = (0..table.columns.len()).map(Source::Old).collect();
-            rewrite(session, table, new, sources).await
+            rewrite_rows(session, table, new, sources).await
         }
         AlterColumnOperation::DropNotNull => {
             if table.primary_key.contains(&position) {
@@ -590,7 +590,7 @@ async fn alter_column(
                     }
                 })
                 .collect();
-            rewrite(session, table, new, sources).await
+            rewrite_rows(session, table, new, sources).await
         }
         AlterColumnOperation::AddGenerated { .. } => Err(EngineError::FeatureNotSupported(
             "ALTER COLUMN … ADD GENERATED is not supported yet".into(),
@@ -693,7 +693,7 @@ async fn add_constraint(
     let added = specs.resolve(&new, &catalog)?;
     new.constraints.extend(added);
     let sources = (0..table.columns.len()).map(Source::Old).collect();
-    rewrite(session, table, new, sources).await
+    rewrite_rows(session, table, new, sources).await
 }
 
 async fn drop_constraint(
@@ -785,10 +785,24 @@ async fn drop_constraint(
         new.primary_key_name = None;
         let sources = (0..table.columns.len()).map(Source::Old).collect();
         let table = current(session, table.id)?;
-        return rewrite(session, &table, new, sources).await;
+        return rewrite_rows(session, &table, new, sources).await;
     }
     new.constraints.retain(|c| c.name != name);
     catalog_change(session, CatalogChange::ReplaceTable(new))
+}
+
+/// Writes every row again unchanged under `new` (a rule was added), then
+/// runs the statement-end checks over them.
+pub(super) async fn rewrite_checked(
+    session: &mut Session,
+    old: &Arc<TableDef>,
+    new: TableDef,
+) -> EngineResult<()> {
+    let sources = (0..old.columns.len()).map(Source::Old).collect();
+    rewrite_rows(session, old, new, sources).await?;
+    super::enforce::finish_statement(session)
+        .await
+        .map_err(existing_rows_error)
 }
 
 /// Maps errors of the constraint checks over existing rows to the
@@ -815,7 +829,7 @@ fn existing_rows_error(error: EngineError) -> EngineError {
 /// of `new`, then replaces the definition. Rows of a table that gains a
 /// primary key are re-keyed by it (duplicates: 23505 "could not create
 /// unique index"); rows of one that loses it get hidden row ids.
-async fn rewrite(
+pub(super) async fn rewrite_rows(
     session: &mut Session,
     old: &Arc<TableDef>,
     new: TableDef,

@@ -295,6 +295,7 @@ pub fn drop(
     match object_type {
         ObjectType::Table => drop_tables(session, if_exists, &names, cascade),
         ObjectType::Sequence => sequence::drop_sequences(session, if_exists, &names, cascade),
+        ObjectType::Index => super::index::drop_indexes(session, if_exists, &names),
         other => Err(EngineError::FeatureNotSupported(format!(
             "DROP {other} is not supported yet"
         ))),

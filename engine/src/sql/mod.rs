@@ -16,6 +16,7 @@
 //! multi-statement simple query share one implicit block, as in PostgreSQL. A failed statement inside an
 //! explicit transaction puts it in the aborted state (25P02 until ROLLBACK).
 
+mod access;
 mod alter_sequence;
 mod alter_table;
 pub mod array;
@@ -34,6 +35,7 @@ pub mod decode;
 mod dml;
 mod enforce;
 mod for_update;
+mod index;
 mod qualified;
 pub mod sequence;
 mod table_constraints;
@@ -48,6 +50,7 @@ pub mod params;
 pub mod provider;
 mod rewrite;
 mod savepoint;
+mod scan_exec;
 mod settings;
 pub mod sleep;
 pub mod stats;
@@ -614,6 +617,7 @@ impl Session {
             Statement::Delete(_) => "DELETE",
             Statement::CreateTable(_) => "CREATE TABLE",
             Statement::AlterTable(_) => "ALTER TABLE",
+            Statement::CreateIndex(_) => "CREATE INDEX",
             Statement::Comment { .. } => "COMMENT",
             Statement::CreateSequence { name, .. } => match alter_sequence::disguised(name) {
                 Some(_) => "ALTER SEQUENCE",
@@ -684,6 +688,7 @@ impl Session {
             Statement::Delete(delete) => dml::delete(self, delete).await,
             Statement::CreateTable(create) => ddl::create_table(self, create).await,
             Statement::AlterTable(alter) => alter_table::alter_table(self, alter).await,
+            Statement::CreateIndex(create) => index::create_index(self, create).await,
             Statement::Comment {
                 object_type,
                 object_name,

@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Bound;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -23,24 +24,23 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session};
 use datafusion::common::ScalarValue;
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
-use datafusion::physical_expr::LexOrdering;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::ExecutionPlan;
 use kimberlite_catalog::{Catalog, TableDef, TableId};
 use kimberlite_consensus::Op;
 use parking_lot::Mutex;
 
+use super::access::Access;
 use super::convert::{coerce_column, rows_to_batch};
 use super::stats::{StatementStats, StatementTotals};
 use super::txn::{Base, TableOverlay};
 use super::types::table_fields_in;
-use crate::datum::{encode_key, Row};
+use crate::datum::Row;
 use crate::Engine;
 
 /// Name under which a DML statement's target table is planned, with the
@@ -242,77 +242,9 @@ impl KimberliteTable {
             schema,
         }
     }
-
-    /// The encoded key when `filters` pin every primary-key column to a
-    /// literal (`pk = 5`, `5 = pk`).
-    fn point_key(&self, filters: &[Expr]) -> Option<Vec<u8>> {
-        if self.table.primary_key.is_empty() {
-            return None;
-        }
-        let mut values = vec![None; self.table.primary_key.len()];
-        for filter in filters {
-            let Expr::BinaryExpr(binary) = filter else {
-                continue;
-            };
-            if binary.op != Operator::Eq {
-                continue;
-            }
-            let (column, literal) = match (&*binary.left, &*binary.right) {
-                (Expr::Column(c), Expr::Literal(v, _)) | (Expr::Literal(v, _), Expr::Column(c)) => {
-                    (c, v)
-                }
-                _ => continue,
-            };
-            let Some(position) = self
-                .table
-                .primary_key
-                .iter()
-                .position(|&k| self.table.columns[k].name == column.name)
-            else {
-                continue;
-            };
-            let sql_type = self.table.columns[self.table.primary_key[position]].sql_type;
-            let datum = literal_datum(literal, sql_type)?;
-            if datum.is_null() {
-                return None;
-            }
-            values[position] = Some(datum);
-        }
-        let values: Option<Vec<_>> = values.into_iter().collect();
-        values.map(|v| encode_key(v.iter()))
-    }
-
-    /// The row with primary key `key`, if visible: from the transaction's
-    /// own writes first, else from the snapshot.
-    fn point_lookup(&self, key: Vec<u8>) -> Vec<VisibleRow> {
-        let mut rows = Vec::new();
-        match self.overlay.as_deref().and_then(|o| o.get(&key)) {
-            Some(entry) => {
-                if let Some(row) = &entry.row {
-                    rows.push((key, entry.base, row.clone()));
-                }
-            }
-            None => {
-                let state = self.engine.state.read();
-                if let Some(v) = state
-                    .projections
-                    .table(self.table.id)
-                    .and_then(|t| t.get(&key, self.snapshot))
-                {
-                    rows.push((key, Base::Existing(v.created_op), v.row.clone()));
-                }
-            }
-        }
-        self.engine
-            .stats
-            .rows_scanned
-            .fetch_add(rows.len() as u64, Ordering::Relaxed);
-        self.statement.note_scanned(rows.len() as u64);
-        rows
-    }
 }
 
-fn literal_datum(
+pub(super) fn literal_datum(
     value: &ScalarValue,
     sql_type: kimberlite_catalog::SqlType,
 ) -> Option<crate::datum::Datum> {
@@ -377,42 +309,103 @@ impl TableProvider for KimberliteTable {
                 .filter(|&i| i < column_count)
                 .collect(),
             projection,
+            access: Access::Full,
         };
-        if let Some(key) = self.point_key(filters) {
-            let rows = self.point_lookup(key);
-            let batch = spec.build_batch(&rows)?;
-            return Ok(MemorySourceConfig::try_new_exec(
-                &[vec![batch]],
-                spec.projected.clone(),
-                None,
-            )?);
+        let access = self.choose_access(filters);
+        let ordered = self.ordered_columns(&spec, &access);
+        let spec = ScanSpec { access, ..spec };
+        Ok(Arc::new(super::scan_exec::ScanExec::new(spec, ordered)))
+    }
+}
+
+impl KimberliteTable {
+    /// The access path for `filters` ([`super::access`]). Secondary
+    /// indexes are offered only when the scan reads the table's newest
+    /// definition (their entries follow it) and they are built.
+    fn choose_access(&self, filters: &[Expr]) -> Access {
+        let state = self.engine.state.read();
+        let latest = state.latest_catalog();
+        let current = latest
+            .table_by_id(self.table.id)
+            .is_some_and(|t| **t == *self.table);
+        let indexes: Vec<&kimberlite_catalog::IndexDef> = if current {
+            latest
+                .table_indexes(self.table.id)
+                .map(|i| &**i)
+                .filter(|i| {
+                    state
+                        .version_indexes
+                        .index(self.table.id, &i.column_positions())
+                        .is_some()
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        super::access::choose(&self.table, &indexes, filters, &literal_datum)
+    }
+
+    /// Output columns the scan is sorted by, when it is: a full scan or
+    /// primary-key range without the transaction's own rows comes out in
+    /// key order, which DataFusion can use to skip a sort (`ORDER BY pk
+    /// LIMIT n` reads n rows). Only for key types whose byte order is
+    /// DataFusion's order.
+    fn ordered_columns(&self, spec: &ScanSpec, access: &Access) -> Vec<usize> {
+        let single_range = match access {
+            Access::Full => true,
+            Access::KeyRange(range) => range.prefixes.len() == 1,
+            _ => false,
+        };
+        if !single_range || spec.overlay.as_ref().is_some_and(|o| !o.is_empty()) {
+            return Vec::new();
         }
-        let schema = spec.projected.clone();
-        Ok(Arc::new(StreamingTableExec::try_new(
-            schema,
-            vec![Arc::new(spec) as Arc<dyn PartitionStream>],
-            None,
-            Vec::<LexOrdering>::new(),
-            false,
-            None,
-        )?))
+        let sorts_as_bytes = |t: kimberlite_catalog::SqlType| {
+            use kimberlite_catalog::SqlType as T;
+            matches!(
+                t,
+                T::Bool
+                    | T::Int2
+                    | T::Int4
+                    | T::Int8
+                    | T::Text
+                    | T::Varchar(_)
+                    | T::Date
+                    | T::Timestamp
+                    | T::Timestamptz
+                    | T::Uuid
+                    | T::Numeric { .. }
+            )
+        };
+        let mut out = Vec::new();
+        for &k in &self.table.primary_key {
+            if !sorts_as_bytes(self.table.columns[k].sql_type) {
+                break;
+            }
+            match spec.projection.iter().position(|&p| p == k) {
+                Some(i) => out.push(i),
+                None => break,
+            }
+        }
+        out
     }
 }
 
 /// Everything a streaming scan needs, owned, so the stream outlives the
 /// planning call.
 #[derive(Clone)]
-struct ScanSpec {
+pub(super) struct ScanSpec {
     engine: Arc<Engine>,
     statement: Arc<StatementStats>,
-    table: Arc<TableDef>,
+    pub(super) table: Arc<TableDef>,
     snapshot: Op,
     overlay: Option<TableOverlay>,
     hidden: bool,
-    projection: Vec<usize>,
-    projected: SchemaRef,
+    pub(super) projection: Vec<usize>,
+    pub(super) projected: SchemaRef,
     types: Vec<kimberlite_catalog::SqlType>,
     data_columns: Vec<usize>,
+    /// How the rows are found.
+    pub(super) access: Access,
 }
 
 impl fmt::Debug for ScanSpec {
@@ -451,45 +444,39 @@ impl ScanSpec {
         .map_err(|e| DataFusionError::External(Box::new(e)))
     }
 
-    /// The next batch: committed rows in key order (skipping keys the
-    /// transaction overwrote), then the transaction's own rows.
+    /// The next batch: the committed rows the access path finds
+    /// (skipping keys the transaction overwrote), then the transaction's
+    /// own rows.
     fn next_batch(&self, cursor: &mut ScanCursor) -> Option<DfResult<RecordBatch>> {
         let overlay = self.overlay.as_deref();
-        let mut rows: Vec<VisibleRow> = Vec::with_capacity(BATCH_ROWS);
+        let batch_rows = cursor.batch_rows();
+        let mut rows: Vec<VisibleRow> = Vec::with_capacity(batch_rows);
         let mut chunk = Vec::with_capacity(SCAN_CHUNK_ROWS);
-        while !cursor.base_done && rows.len() < BATCH_ROWS {
+        while !cursor.base_done && rows.len() < batch_rows {
             chunk.clear();
-            let last = {
-                let state = self.engine.state.read();
-                match state.projections.table(self.table.id) {
-                    Some(t) => t.scan_chunk(
-                        cursor.after.as_deref(),
-                        self.snapshot,
-                        SCAN_CHUNK_ROWS,
-                        &mut chunk,
-                    ),
-                    None => None,
-                }
-            };
+            let limit = SCAN_CHUNK_ROWS.min(batch_rows - rows.len());
+            self.committed_chunk(cursor, limit, &mut chunk);
             for (key, created_op, row) in chunk.drain(..) {
                 if !overlay.is_some_and(|o| o.contains_key(&key)) {
                     rows.push((key, Base::Existing(created_op), row));
                 }
             }
-            match last {
-                Some(key) => cursor.after = Some(key),
-                None => cursor.base_done = true,
-            }
         }
         if rows.is_empty() && !cursor.overlay_done {
             cursor.overlay_done = true;
             if let Some(overlay) = overlay {
-                rows.extend(overlay.iter().filter_map(|(key, entry)| {
-                    entry
-                        .row
-                        .as_ref()
-                        .map(|row| (key.clone(), entry.base, row.clone()))
-                }));
+                let wanted = |key: &Vec<u8>| match &self.access {
+                    Access::Keys(keys) => keys.contains(key),
+                    _ => true,
+                };
+                rows.extend(overlay.iter().filter(|(k, _)| wanted(k)).filter_map(
+                    |(key, entry)| {
+                        entry
+                            .row
+                            .as_ref()
+                            .map(|row| (key.clone(), entry.base, row.clone()))
+                    },
+                ));
             }
         }
         if rows.is_empty() {
@@ -502,6 +489,136 @@ impl ScanSpec {
         self.statement.note_scanned(rows.len() as u64);
         Some(self.build_batch(&rows))
     }
+
+    /// One chunk of committed rows visible at the snapshot, read under the
+    /// state lock; sets `cursor.base_done` at the end.
+    fn committed_chunk(
+        &self,
+        cursor: &mut ScanCursor,
+        limit: usize,
+        out: &mut Vec<(Vec<u8>, Op, Arc<Row>)>,
+    ) {
+        if cursor.fallback {
+            return self.fallback_chunk(cursor, limit, out);
+        }
+        let state = self.engine.state.read();
+        let Some(rows) = state.projections.table(self.table.id) else {
+            cursor.base_done = true;
+            return;
+        };
+        match &self.access {
+            Access::Full => {
+                match rows.scan_chunk(cursor.after.as_deref(), self.snapshot, limit, out) {
+                    Some(key) => cursor.after = Some(key),
+                    None => cursor.base_done = true,
+                }
+            }
+            Access::Keys(keys) => {
+                for key in keys {
+                    if let Some(v) = rows.get(key, self.snapshot) {
+                        out.push((key.clone(), v.created_op, v.row.clone()));
+                    }
+                }
+                cursor.base_done = true;
+            }
+            Access::KeyRange(range) => {
+                let Some(prefix) = range.prefixes.get(cursor.prefix) else {
+                    cursor.base_done = true;
+                    return;
+                };
+                let start = match cursor.after.take() {
+                    Some(after) => Bound::Excluded(after),
+                    None => {
+                        let mut start = prefix.clone();
+                        start.extend_from_slice(range.lower.as_deref().unwrap_or_default());
+                        if range.lower_strict {
+                            Bound::Excluded(start)
+                        } else {
+                            Bound::Included(start)
+                        }
+                    }
+                };
+                let upper = range.upper.as_deref();
+                let within = |key: &[u8]| {
+                    key.starts_with(prefix)
+                        && upper.is_none_or(|u| {
+                            let rest = &key[prefix.len()..];
+                            rest <= u || rest.starts_with(u)
+                        })
+                };
+                match rows.range_visible(start, self.snapshot, limit, within, out) {
+                    Some(key) => cursor.after = Some(key),
+                    None => cursor.prefix += 1,
+                }
+            }
+            Access::Index { columns, range, .. } => {
+                let entries = match &cursor.entries {
+                    Some(entries) => entries,
+                    None => {
+                        let current = state
+                            .latest_catalog()
+                            .table_by_id(self.table.id)
+                            .is_some_and(|t| **t == *self.table);
+                        let index = state.version_indexes.index(self.table.id, columns);
+                        let (Some(index), true) = (index, current) else {
+                            // Dropped or rebuilt since planning: read it all.
+                            drop(state);
+                            cursor.fallback = true;
+                            return self.fallback_chunk(cursor, limit, out);
+                        };
+                        let mut entries = Vec::new();
+                        for prefix in &range.prefixes {
+                            entries.extend(
+                                crate::indexes::scan_range(
+                                    index,
+                                    prefix,
+                                    range.lower.as_deref(),
+                                    range.upper.as_deref(),
+                                )
+                                .cloned(),
+                            );
+                        }
+                        cursor.entries.insert(entries)
+                    }
+                };
+                let end = (cursor.position + limit).min(entries.len());
+                for (ik, key) in &entries[cursor.position..end] {
+                    let Some(v) = rows.get(key, self.snapshot) else {
+                        continue;
+                    };
+                    // An entry of another version of this key: the visible
+                    // one is found under its own values, if they match.
+                    let values =
+                        crate::indexes::encode_index_key(columns.iter().map(|&c| &v.row[c]));
+                    if &values == ik {
+                        out.push((key.clone(), v.created_op, v.row.clone()));
+                    }
+                }
+                cursor.position = end;
+                if end == entries.len() {
+                    cursor.base_done = true;
+                }
+            }
+        }
+    }
+
+    /// A full scan's chunk, for an index scan whose index went away.
+    fn fallback_chunk(
+        &self,
+        cursor: &mut ScanCursor,
+        limit: usize,
+        out: &mut Vec<(Vec<u8>, Op, Arc<Row>)>,
+    ) {
+        let state = self.engine.state.read();
+        let Some(rows) = state.projections.table(self.table.id) else {
+            cursor.base_done = true;
+            return;
+        };
+        match rows.scan_chunk(cursor.after.as_deref(), self.snapshot, limit, out) {
+            Some(key) => cursor.after = Some(key),
+            None => cursor.base_done = true,
+        }
+    }
 }
 
 /// Where a streaming scan is.
@@ -510,6 +627,24 @@ struct ScanCursor {
     after: Option<Vec<u8>>,
     base_done: bool,
     overlay_done: bool,
+    /// Key-range scans: which prefix is being read.
+    prefix: usize,
+    /// Index scans: the entries found, and how many were fetched.
+    entries: Option<Vec<(Vec<u8>, Vec<u8>)>>,
+    position: usize,
+    /// An index scan reading everything instead.
+    fallback: bool,
+    /// Batches so far (the first ones are small, so a LIMIT over a
+    /// sorted scan stops after reading few rows).
+    batches: u32,
+}
+
+impl ScanCursor {
+    fn batch_rows(&mut self) -> usize {
+        let rows = (64usize << self.batches.min(8)).min(BATCH_ROWS);
+        self.batches += 1;
+        rows
+    }
 }
 
 impl PartitionStream for ScanSpec {
