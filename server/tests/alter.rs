@@ -155,9 +155,10 @@ async fn alter_table_and_concurrent_writers_never_leave_a_row_behind() {
 }
 
 /// Indexes are derived state: rebuilt by replay after `kill -9` and after
-/// a snapshot load, they find the same rows and are still chosen.
+/// a snapshot load, they find the same rows and are still chosen. Views
+/// are catalog entries like tables and come back with them.
 #[tokio::test]
-async fn indexes_are_rebuilt_after_kill9_and_snapshot_restarts() {
+async fn indexes_and_views_survive_kill9_and_snapshot_restarts() {
     async fn assert_indexed(client: &tokio_postgres::Client) {
         let plan: Vec<String> = client
             .query("EXPLAIN SELECT * FROM t WHERE a = 3", &[])
@@ -195,7 +196,9 @@ async fn indexes_are_rebuilt_after_kill9_and_snapshot_restarts() {
              CREATE INDEX t_a_idx ON t (a);
              CREATE UNIQUE INDEX t_s ON t (s);
              UPDATE t SET a = 3 WHERE a = 4;
-             UPDATE t SET a = 4 WHERE id % 20 = 4;",
+             UPDATE t SET a = 4 WHERE id % 20 = 4;
+             CREATE VIEW by_a AS SELECT a, count(*) AS n FROM t GROUP BY a;
+             CREATE VIEW summary AS SELECT n AS threes FROM by_a WHERE a = 3;",
         )
         .await
         .unwrap();

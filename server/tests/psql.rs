@@ -217,3 +217,12 @@ fn psql_alter_table_transcript_matches_postgresql() {
 fn psql_indexes_transcript_matches_postgresql() {
     run_differential("indexes");
 }
+
+/// `views.out` was recorded from PostgreSQL 15: views over joins and over
+/// views, filtered, joined, in CTEs and subqueries, reading new rows and
+/// the block's own writes, CREATE OR REPLACE and its rules, and the
+/// dependencies that make DROP need CASCADE.
+#[test]
+fn psql_views_transcript_matches_postgresql() {
+    run_differential("views");
+}

@@ -296,6 +296,7 @@ pub fn drop(
         ObjectType::Table => drop_tables(session, if_exists, &names, cascade),
         ObjectType::Sequence => sequence::drop_sequences(session, if_exists, &names, cascade),
         ObjectType::Index => super::index::drop_indexes(session, if_exists, &names),
+        ObjectType::View => super::view::drop_views(session, if_exists, &names, cascade),
         other => Err(EngineError::FeatureNotSupported(format!(
             "DROP {other} is not supported yet"
         ))),
@@ -318,6 +319,12 @@ fn drop_tables(
                 return Err(EngineError::WrongObjectTypeHint {
                     message: format!("\"{name}\" is not a table"),
                     hint: "Use DROP SEQUENCE to remove a sequence.",
+                })
+            }
+            None if catalog.view(&name).is_some() => {
+                return Err(EngineError::WrongObjectTypeHint {
+                    message: format!("\"{name}\" is not a table"),
+                    hint: "Use DROP VIEW to remove a view.",
                 })
             }
             None if if_exists => {
@@ -358,6 +365,15 @@ fn drop_tables(
             detail: details.join("\n"),
         });
     }
+    let ids: Vec<u64> = dropped.iter().map(|t| t.id).collect();
+    let views = super::view::dependent_views(&catalog, &ids);
+    if details.is_empty() {
+        if let Some(first) = dropped.first() {
+            super::view::refuse_or_notice(session, &catalog, &ids, &views, cascade, || {
+                format!("table {}", first.name)
+            })?;
+        }
+    }
     let cascaded: Vec<String> = dependents
         .iter()
         .filter(|(referencing, _)| !is_dropped(referencing.id))
@@ -386,6 +402,7 @@ fn drop_tables(
         def.constraints.retain(|c| c.name != constraint);
         catalog_change(session, CatalogChange::ReplaceTable(def))?;
     }
+    super::view::drop_dependents(session, &views)?;
     for table in dropped {
         catalog_change(session, CatalogChange::DropTable { id: table.id })?;
     }

@@ -58,6 +58,7 @@ mod text_literals;
 pub mod txn;
 pub mod types;
 mod upsert;
+mod view;
 
 use std::sync::Arc;
 
@@ -336,7 +337,11 @@ impl Session {
         let scope: ScopeSlot = Default::default();
         ctx.register_catalog(
             DEFAULT_DATABASE,
-            Arc::new(KimberliteCatalog::new(engine.clone(), scope.clone())),
+            Arc::new(KimberliteCatalog::new(
+                engine.clone(),
+                scope.clone(),
+                view_planner(&ctx),
+            )),
         );
         register_functions(&ctx, user, database);
         let sequences = sequence::SessionSequences::new(engine.clone());
@@ -618,6 +623,7 @@ impl Session {
             Statement::CreateTable(_) => "CREATE TABLE",
             Statement::AlterTable(_) => "ALTER TABLE",
             Statement::CreateIndex(_) => "CREATE INDEX",
+            Statement::CreateView(_) => "CREATE VIEW",
             Statement::Comment { .. } => "COMMENT",
             Statement::CreateSequence { name, .. } => match alter_sequence::disguised(name) {
                 Some(_) => "ALTER SEQUENCE",
@@ -689,6 +695,7 @@ impl Session {
             Statement::CreateTable(create) => ddl::create_table(self, create).await,
             Statement::AlterTable(alter) => alter_table::alter_table(self, alter).await,
             Statement::CreateIndex(create) => index::create_index(self, create).await,
+            Statement::CreateView(create) => view::create_view(self, create).await,
             Statement::Comment {
                 object_type,
                 object_name,
@@ -893,10 +900,7 @@ impl Session {
 
     /// Plans a query statement (no execution).
     async fn plan(&self, mut statement: Statement) -> EngineResult<LogicalPlan> {
-        literals::type_integer_literals(&mut statement);
-        naming::alias_repeated_items(&mut statement);
-        table_functions::name_single_columns(&mut statement);
-        qualified::unqualify_catalog_functions(&mut statement);
+        prepare_query(&mut statement);
         // `::timestamptz` casts read zone-less text in the session's zone.
         let zone = self.zone().to_string();
         {
@@ -1059,6 +1063,55 @@ impl Drop for Session {
             .sessions_open
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// Our rewrites of a query's syntax before DataFusion plans it (also of
+/// a view's query, planned inside the statement that reads the view).
+fn prepare_query(statement: &mut Statement) {
+    literals::type_integer_literals(statement);
+    naming::alias_repeated_items(statement);
+    table_functions::name_single_columns(statement);
+    qualified::unqualify_catalog_functions(statement);
+}
+
+/// Plans view text in `ctx`'s state, as the session plans a query. Holds
+/// the state weakly: the planner lives inside that state's catalog.
+fn view_planner(ctx: &SessionContext) -> provider::ViewPlanner {
+    use datafusion::error::DataFusionError;
+    let state = Arc::downgrade(&ctx.state_ref());
+    let depth = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    Arc::new(move |sql: String| {
+        let state = state.clone();
+        let depth = depth.clone();
+        Box::pin(async move {
+            let state = state
+                .upgrade()
+                .ok_or_else(|| DataFusionError::Internal("session is gone".into()))?
+                .read()
+                .clone();
+            let external = |e: EngineError| DataFusionError::External(Box::new(e));
+            if depth.fetch_add(1, std::sync::atomic::Ordering::AcqRel) >= view::VIEW_DEPTH_MAX {
+                depth.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                return Err(external(EngineError::FeatureNotSupported(format!(
+                    "views nest more than {} deep (a view that reads itself?)",
+                    view::VIEW_DEPTH_MAX
+                ))));
+            }
+            let planned = async {
+                let mut statements = parse(&sql).map_err(external)?;
+                let mut statement = statements
+                    .pop()
+                    .ok_or_else(|| DataFusionError::Internal("empty view".into()))?;
+                prepare_query(&mut statement);
+                state
+                    .statement_to_plan(DfStatement::Statement(Box::new(statement)))
+                    .await
+            }
+            .await;
+            depth.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            planned
+        })
+    })
 }
 
 fn first_words(sql: &str) -> String {

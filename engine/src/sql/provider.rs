@@ -27,7 +27,7 @@ use datafusion::common::ScalarValue;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::ExecutionPlan;
@@ -78,6 +78,11 @@ pub struct ReadScope {
 /// The per-connection slot the session fills before planning.
 pub type ScopeSlot = Arc<Mutex<Option<ReadScope>>>;
 
+/// Plans a view's query text in the session that reads it (same scope,
+/// same functions and rewrites as the reading statement).
+pub type ViewPlanner =
+    Arc<dyn Fn(String) -> futures::future::BoxFuture<'static, DfResult<LogicalPlan>> + Send + Sync>;
+
 /// The `kimberlite` catalog with its one schema, `public`.
 #[derive(Debug)]
 pub struct KimberliteCatalog {
@@ -85,9 +90,13 @@ pub struct KimberliteCatalog {
 }
 
 impl KimberliteCatalog {
-    pub fn new(engine: Arc<Engine>, scope: ScopeSlot) -> Self {
+    pub fn new(engine: Arc<Engine>, scope: ScopeSlot, views: ViewPlanner) -> Self {
         KimberliteCatalog {
-            schema: Arc::new(KimberliteSchema { engine, scope }),
+            schema: Arc::new(KimberliteSchema {
+                engine,
+                scope,
+                views,
+            }),
         }
     }
 }
@@ -107,6 +116,7 @@ impl CatalogProvider for KimberliteCatalog {
 pub struct KimberliteSchema {
     engine: Arc<Engine>,
     scope: ScopeSlot,
+    views: ViewPlanner,
 }
 
 impl fmt::Debug for KimberliteSchema {
@@ -119,7 +129,12 @@ impl fmt::Debug for KimberliteSchema {
 impl SchemaProvider for KimberliteSchema {
     fn table_names(&self) -> Vec<String> {
         match &*self.scope.lock() {
-            Some(scope) => scope.catalog.tables().map(|t| t.name.clone()).collect(),
+            Some(scope) => scope
+                .catalog
+                .tables()
+                .map(|t| t.name.clone())
+                .chain(scope.catalog.views().map(|v| v.name.clone()))
+                .collect(),
             None => vec![],
         }
     }
@@ -130,6 +145,14 @@ impl SchemaProvider for KimberliteSchema {
         };
         if name == STATS_VIEW {
             return Ok(Some(stats_table(&self.engine, scope.previous)?));
+        }
+        if let Some(view) = scope.catalog.view(name) {
+            let plan = (self.views)(view.query_sql.clone()).await?;
+            let plan = name_columns(plan, &view.columns)?;
+            return Ok(Some(Arc::new(datafusion::catalog::view::ViewTable::new(
+                plan,
+                Some(view.query_sql.clone()),
+            ))));
         }
         let (table, hidden) = if name == DML_TARGET {
             match &scope.dml_target {
@@ -155,10 +178,27 @@ impl SchemaProvider for KimberliteSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         match &*self.scope.lock() {
-            Some(scope) => scope.catalog.table(name).is_some(),
+            Some(scope) => {
+                scope.catalog.table(name).is_some() || scope.catalog.view(name).is_some()
+            }
             None => false,
         }
     }
+}
+
+/// A view's plan with its output columns named as the view names them.
+fn name_columns(plan: LogicalPlan, names: &[String]) -> DfResult<LogicalPlan> {
+    use datafusion::common::Column;
+    use datafusion::logical_expr::LogicalPlanBuilder;
+    let exprs: Vec<Expr> = plan
+        .schema()
+        .iter()
+        .zip(names)
+        .map(|((qualifier, field), name)| {
+            Expr::Column(Column::new(qualifier.cloned(), field.name())).alias(name)
+        })
+        .collect();
+    LogicalPlanBuilder::from(plan).project(exprs)?.build()
 }
 
 /// `kimberlite_stats (name text, value bigint)`: the engine's counters at
