@@ -152,15 +152,34 @@ pub fn scan_range<'a>(
     lower: Option<&'a [u8]>,
     upper: Option<&'a [u8]>,
 ) -> impl Iterator<Item = &'a (Vec<u8>, Vec<u8>)> + 'a {
-    let mut start = prefix.to_vec();
-    match lower {
-        Some(lower) => start.extend_from_slice(lower),
-        // Values of the next column (not its NULLs) when a bound is given.
-        None if upper.is_some() => start.push(VALUE_TAG),
-        None => {}
-    }
+    scan_range_after(index, prefix, lower, upper, None)
+}
+
+/// [`scan_range`], resuming after the entry `after` (an ordered scan
+/// reads the index in chunks).
+pub fn scan_range_after<'a>(
+    index: &'a VersionIndex,
+    prefix: &'a [u8],
+    lower: Option<&'a [u8]>,
+    upper: Option<&'a [u8]>,
+    after: Option<(Vec<u8>, Vec<u8>)>,
+) -> impl Iterator<Item = &'a (Vec<u8>, Vec<u8>)> + 'a {
+    let start = match after {
+        Some(entry) => Bound::Excluded(entry),
+        None => {
+            let mut start = prefix.to_vec();
+            match lower {
+                Some(lower) => start.extend_from_slice(lower),
+                // Values of the next column (not its NULLs) when a bound is
+                // given.
+                None if upper.is_some() => start.push(VALUE_TAG),
+                None => {}
+            }
+            Bound::Included((start, Vec::new()))
+        }
+    };
     index
-        .range((Bound::Included((start, Vec::new())), Bound::Unbounded))
+        .range((start, Bound::Unbounded))
         .take_while(move |(ik, _)| {
             if !ik.starts_with(prefix) {
                 return false;

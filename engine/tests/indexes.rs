@@ -93,6 +93,11 @@ async fn compare(session: &mut Session, predicate: &str) {
     let indexed = run(session, &query("indexed")).await;
     let plain = run(session, &query("plain")).await;
     assert_eq!(indexed, plain, "WHERE {predicate}");
+    // In index order with a LIMIT (an ordered index scan, no sort).
+    let first = |t: &str| format!("SELECT s FROM {t} WHERE {predicate} ORDER BY s LIMIT 4");
+    let indexed = run(session, &first("indexed")).await;
+    let plain = run(session, &first("plain")).await;
+    assert_eq!(indexed, plain, "WHERE {predicate} ORDER BY s LIMIT 4");
 }
 
 proptest! {
@@ -213,4 +218,78 @@ async fn explain_and_the_counter_show_each_index_path() {
     )
     .await;
     assert!(counted.contains("| 64 "), "{counted}");
+}
+
+#[tokio::test]
+async fn order_by_an_indexed_prefix_with_limit_reads_few_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let mut session = Session::new(engine, "kimberlite", "kimberlite");
+    run(
+        &mut session,
+        "CREATE TABLE t (id int PRIMARY KEY, a int, b int);
+         INSERT INTO t SELECT g, (g * 7919) % 5000, g % 10 FROM generate_series(1, 5000) g;
+         CREATE INDEX t_a ON t (a);
+         CREATE INDEX t_b_a ON t (b, a);
+         UPDATE t SET a = a + 1 WHERE id % 3 = 0;",
+    )
+    .await;
+    let cases = [
+        (
+            "SELECT id, a FROM t ORDER BY a LIMIT 5",
+            "index t_a in order",
+        ),
+        (
+            "SELECT id, a FROM t WHERE a > 100 ORDER BY a LIMIT 5",
+            "index t_a in order (a range)",
+        ),
+        (
+            "SELECT id, a FROM t WHERE b = 3 ORDER BY a LIMIT 5",
+            "index t_b_a in order (b =)",
+        ),
+    ];
+    for (query, path) in cases {
+        let plan = run(&mut session, &format!("EXPLAIN {query}")).await;
+        assert!(plan.contains(&format!("access={path}")), "{query}: {plan}");
+        assert!(!plan.contains("SortExec"), "{query}: {plan}");
+        let indexed = run(&mut session, query).await;
+        let scanned = run(
+            &mut session,
+            "SELECT value FROM kimberlite_stats WHERE name = 'last_statement_rows_scanned'",
+        )
+        .await;
+        let scanned: u64 = scanned
+            .lines()
+            .find_map(|l| l.trim_matches(|c| c == '|' || c == ' ').parse().ok())
+            .unwrap();
+        assert!(scanned <= 64, "{query} read {scanned} rows");
+        // The same answer as a sort of every row (a query the hint skips).
+        let sorted = run(
+            &mut session,
+            &format!(
+                "SELECT * FROM ({}) s",
+                query.replace("LIMIT 5", "LIMIT 5 OFFSET 0")
+            ),
+        )
+        .await;
+        let full = run(
+            &mut session,
+            &format!(
+                "SELECT id, a FROM (SELECT id, a, b FROM t) s WHERE {} ORDER BY a, id LIMIT 5",
+                query
+                    .split(" WHERE ")
+                    .nth(1)
+                    .map_or("true", |w| w.split(" ORDER").next().unwrap())
+            ),
+        )
+        .await;
+        assert_eq!(indexed.lines().count(), sorted.lines().count());
+        let column_a = |text: &str| -> Vec<String> {
+            text.lines()
+                .skip(3)
+                .filter_map(|l| l.split('|').nth(2).map(|v| v.trim().to_string()))
+                .collect()
+        };
+        assert_eq!(column_a(&indexed), column_a(&full), "{query}");
+    }
 }

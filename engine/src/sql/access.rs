@@ -56,6 +56,13 @@ pub enum Access {
         columns: Vec<usize>,
         range: Range,
     },
+    /// Rows in the order of a secondary index on `columns`, read lazily
+    /// within one prefix (`ORDER BY … LIMIT n` reads about n rows).
+    IndexOrdered {
+        name: String,
+        columns: Vec<usize>,
+        range: Range,
+    },
 }
 
 /// Prefixes of whole encoded columns, then optional bounds on the next.
@@ -78,6 +85,12 @@ impl fmt::Display for Access {
             Access::KeyRange(range) => write!(f, "primary key range ({})", range.description),
             Access::Index { name, range, .. } => {
                 write!(f, "index {name} ({})", range.description)
+            }
+            Access::IndexOrdered { name, range, .. } if range.description.is_empty() => {
+                write!(f, "index {name} in order")
+            }
+            Access::IndexOrdered { name, range, .. } => {
+                write!(f, "index {name} in order ({})", range.description)
             }
         }
     }
@@ -334,6 +347,72 @@ pub fn choose(
     best.map(|(_, access)| access).unwrap_or(Access::Full)
 }
 
+/// An ordered index path for `hint`: an index whose columns are some
+/// columns pinned to one value each by equalities, then the hint's columns
+/// (the first of them may carry a range); the one that pins the most.
+pub fn choose_ordered(
+    table: &TableDef,
+    indexes: &[&IndexDef],
+    filters: &[Expr],
+    convert: &LiteralConverter,
+    hint: &[usize],
+) -> Option<Access> {
+    let predicates = predicates(table, filters, convert);
+    let mut best: Option<(usize, Access)> = None;
+    for index in indexes {
+        let columns = index.column_positions();
+        let pinned = columns
+            .iter()
+            .take_while(|c| {
+                !hint.contains(c)
+                    && predicates
+                        .get(c)
+                        .and_then(|p| p.values.as_ref())
+                        .is_some_and(|v| v.len() == 1)
+            })
+            .count();
+        if columns.len() < pinned + hint.len() || columns[pinned..pinned + hint.len()] != *hint {
+            continue;
+        }
+        let mut prefix = Vec::new();
+        let mut described = Vec::new();
+        for &c in &columns[..pinned] {
+            let value = &predicates[&c].values.as_ref().expect("pinned")[0];
+            encode_index_part(value, &mut prefix);
+            described.push(format!("{} =", table.columns[c].name));
+        }
+        let part = |d: &Datum| {
+            let mut p = Vec::new();
+            encode_index_part(d, &mut p);
+            p
+        };
+        let first = predicates.get(&hint[0]);
+        let (lower, upper) = (
+            first.and_then(|p| p.lower.as_ref()).map(part),
+            first.and_then(|p| p.upper.as_ref()).map(part),
+        );
+        if lower.is_some() || upper.is_some() {
+            described.push(format!("{} range", table.columns[hint[0]].name));
+        }
+        let access = Access::IndexOrdered {
+            name: index.name.clone(),
+            columns,
+            range: Range {
+                prefixes: vec![prefix],
+                lower,
+                lower_strict: false,
+                upper,
+                description: described.join(", "),
+            },
+        };
+        // The index that pins the most columns reads the fewest rows.
+        if best.as_ref().is_none_or(|(b, _)| pinned > *b) {
+            best = Some((pinned, access));
+        }
+    }
+    best.map(|(_, access)| access)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,6 +493,18 @@ mod tests {
         );
         // The index's second column alone does not make it usable.
         assert_eq!(path(&[col("b").eq(lit(1))]), "full scan");
+        let ordered = |filters: &[Expr], hint: &[usize]| {
+            choose_ordered(&table(), &[&index()], filters, &convert, hint).map(|a| a.to_string())
+        };
+        assert_eq!(
+            ordered(&[], &[1]).as_deref(),
+            Some("index t_a_b_idx in order")
+        );
+        assert_eq!(
+            ordered(&[col("a").eq(lit(1))], &[2]).as_deref(),
+            Some("index t_a_b_idx in order (a =)")
+        );
+        assert_eq!(ordered(&[], &[2]), None);
         // A point lookup beats a range on an index.
         assert_eq!(
             path(&[col("id").eq(lit(1)), col("a").gt(lit(0))]),

@@ -45,6 +45,7 @@ pub(crate) use dml::datum_text;
 pub mod interval;
 mod literals;
 pub mod naming;
+mod order_hints;
 mod overflow;
 pub mod params;
 pub mod provider;
@@ -322,6 +323,8 @@ pub struct Session {
     sequences: Arc<sequence::SessionSequences>,
     /// Rows the next read scope hides (SELECT … FOR UPDATE SKIP LOCKED).
     hidden_rows: Option<for_update::Hidden>,
+    /// The running query's sorts before a LIMIT, for its scans.
+    order_hints: provider::OrderHints,
 }
 
 impl Session {
@@ -330,6 +333,10 @@ impl Session {
             .with_default_catalog_and_schema(DEFAULT_DATABASE, DEFAULT_SCHEMA)
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(false)
+            // A scan streams rows on demand; round-robin repartitioning
+            // would read it to the end ahead of a LIMIT (and on two cores
+            // buys little for the small statements we serve).
+            .with_round_robin_repartition(false)
             // `::timestamptz` casts carry a zone (UTC, as stored), so they
             // are described as timestamptz, not timestamp.
             .set_str("datafusion.execution.time_zone", types::UTC);
@@ -379,6 +386,7 @@ impl Session {
             implicit_block: false,
             sequences,
             hidden_rows: None,
+            order_hints: Default::default(),
         }
     }
 
@@ -893,7 +901,9 @@ impl Session {
             statement: self.statement.clone(),
             previous: self.previous_statement,
             zone: self.zone(),
+            order_hints: self.order_hints.clone(),
         };
+        self.order_hints.lock().clear();
         *self.scope.lock() = Some(scope.clone());
         scope
     }
@@ -940,6 +950,7 @@ impl Session {
         self.set_scope(None);
         let names = naming::column_names(&statement);
         let plan = self.plan(statement).await?;
+        *self.order_hints.lock() = order_hints::of(&plan);
         let constant = is_constant_plan(&plan);
         let frame = self.ctx.execute_logical_plan(plan).await?;
         let schema = naming::rename(

@@ -73,7 +73,14 @@ pub struct ReadScope {
     pub previous: StatementTotals,
     /// The session's TimeZone as an Arrow zone label ([`super::types::arrow_zone`]).
     pub zone: Arc<str>,
+    /// Columns (by name) the statement sorts each table by before a
+    /// LIMIT; filled once the statement is planned, read when its scans
+    /// are ([`super::order_hints`]).
+    pub order_hints: OrderHints,
 }
+
+/// Table name → the columns its rows are sorted by before a LIMIT.
+pub type OrderHints = Arc<Mutex<std::collections::HashMap<String, Vec<String>>>>;
 
 /// The per-connection slot the session fills before planning.
 pub type ScopeSlot = Arc<Mutex<Option<ReadScope>>>;
@@ -165,7 +172,7 @@ impl SchemaProvider for KimberliteSchema {
                 None => return Ok(None),
             }
         };
-        Ok(Some(Arc::new(KimberliteTable::new(
+        let mut provider = KimberliteTable::new(
             self.engine.clone(),
             table.clone(),
             scope.snapshot,
@@ -173,7 +180,9 @@ impl SchemaProvider for KimberliteSchema {
             hidden,
             scope.statement.clone(),
             &scope.zone,
-        ))))
+        );
+        provider.order_hints = Some(scope.order_hints.clone());
+        Ok(Some(Arc::new(provider)))
     }
 
     fn table_exist(&self, name: &str) -> bool {
@@ -244,6 +253,7 @@ pub struct KimberliteTable {
     overlay: Option<TableOverlay>,
     hidden: bool,
     schema: SchemaRef,
+    order_hints: Option<OrderHints>,
 }
 
 impl fmt::Debug for KimberliteTable {
@@ -280,6 +290,7 @@ impl KimberliteTable {
             overlay,
             hidden,
             schema,
+            order_hints: None,
         }
     }
 }
@@ -351,8 +362,14 @@ impl TableProvider for KimberliteTable {
             projection,
             access: Access::Full,
         };
-        let access = self.choose_access(filters);
-        let ordered = self.ordered_columns(&spec, &access);
+        let (access, ordered) = match self.ordered_index_access(&spec, filters) {
+            Some(chosen) => chosen,
+            None => {
+                let access = self.choose_access(filters);
+                let ordered = self.ordered_columns(&spec, &access);
+                (access, ordered)
+            }
+        };
         let spec = ScanSpec { access, ..spec };
         Ok(Arc::new(super::scan_exec::ScanExec::new(spec, ordered)))
     }
@@ -385,6 +402,63 @@ impl KimberliteTable {
         super::access::choose(&self.table, &indexes, filters, &literal_datum)
     }
 
+    /// An index read in order, when the statement sorts this table's rows
+    /// by an index's columns before a LIMIT and the primary key does not
+    /// already give that order: the path and the sorted output columns.
+    fn ordered_index_access(
+        &self,
+        spec: &ScanSpec,
+        filters: &[Expr],
+    ) -> Option<(Access, Vec<usize>)> {
+        let names = self
+            .order_hints
+            .as_ref()?
+            .lock()
+            .get(&self.table.name)
+            .cloned()?;
+        if spec.overlay.as_ref().is_some_and(|o| !o.is_empty()) {
+            return None;
+        }
+        let hint: Vec<usize> = names
+            .iter()
+            .map(|n| self.table.column_index(n))
+            .collect::<Option<_>>()?;
+        if self.table.primary_key.starts_with(&hint) {
+            return None;
+        }
+        let output: Vec<usize> = hint
+            .iter()
+            .map(|c| spec.projection.iter().position(|p| p == c))
+            .collect::<Option<_>>()?;
+        if !hint
+            .iter()
+            .all(|&c| sorts_as_bytes(self.table.columns[c].sql_type))
+        {
+            return None;
+        }
+        let state = self.engine.state.read();
+        let latest = state.latest_catalog();
+        if !latest
+            .table_by_id(self.table.id)
+            .is_some_and(|t| **t == *self.table)
+        {
+            return None;
+        }
+        let indexes: Vec<&kimberlite_catalog::IndexDef> = latest
+            .table_indexes(self.table.id)
+            .map(|i| &**i)
+            .filter(|i| {
+                state
+                    .version_indexes
+                    .index(self.table.id, &i.column_positions())
+                    .is_some()
+            })
+            .collect();
+        let access =
+            super::access::choose_ordered(&self.table, &indexes, filters, &literal_datum, &hint)?;
+        Some((access, output))
+    }
+
     /// Output columns the scan is sorted by, when it is: a full scan or
     /// primary-key range without the transaction's own rows comes out in
     /// key order, which DataFusion can use to skip a sort (`ORDER BY pk
@@ -399,23 +473,6 @@ impl KimberliteTable {
         if !single_range || spec.overlay.as_ref().is_some_and(|o| !o.is_empty()) {
             return Vec::new();
         }
-        let sorts_as_bytes = |t: kimberlite_catalog::SqlType| {
-            use kimberlite_catalog::SqlType as T;
-            matches!(
-                t,
-                T::Bool
-                    | T::Int2
-                    | T::Int4
-                    | T::Int8
-                    | T::Text
-                    | T::Varchar(_)
-                    | T::Date
-                    | T::Timestamp
-                    | T::Timestamptz
-                    | T::Uuid
-                    | T::Numeric { .. }
-            )
-        };
         let mut out = Vec::new();
         for &k in &self.table.primary_key {
             if !sorts_as_bytes(self.table.columns[k].sql_type) {
@@ -428,6 +485,26 @@ impl KimberliteTable {
         }
         out
     }
+}
+
+/// Whether DataFusion orders values of `t` as their key encoding does
+/// (byte order), so a scan in key order can stand in for a sort.
+fn sorts_as_bytes(t: kimberlite_catalog::SqlType) -> bool {
+    use kimberlite_catalog::SqlType as T;
+    matches!(
+        t,
+        T::Bool
+            | T::Int2
+            | T::Int4
+            | T::Int8
+            | T::Text
+            | T::Varchar(_)
+            | T::Date
+            | T::Timestamp
+            | T::Timestamptz
+            | T::Uuid
+            | T::Numeric { .. }
+    )
 }
 
 /// Everything a streaming scan needs, owned, so the stream outlives the
@@ -639,6 +716,78 @@ impl ScanSpec {
                     cursor.base_done = true;
                 }
             }
+            Access::IndexOrdered { columns, range, .. } => {
+                let current = state
+                    .latest_catalog()
+                    .table_by_id(self.table.id)
+                    .is_some_and(|t| **t == *self.table);
+                let index = state.version_indexes.index(self.table.id, columns);
+                let (Some(index), true, None) = (index, current, cursor.entries.as_ref()) else {
+                    return self.sorted_chunk(cursor, rows, columns, limit, out);
+                };
+                let prefix = range
+                    .prefixes
+                    .first()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let entries = crate::indexes::scan_range_after(
+                    index,
+                    prefix,
+                    range.lower.as_deref(),
+                    range.upper.as_deref(),
+                    cursor.after_entry.take(),
+                );
+                for (read, (ik, key)) in entries.enumerate() {
+                    if read == limit {
+                        cursor.after_entry = Some((ik.clone(), key.clone()));
+                        return;
+                    }
+                    if let Some(v) = rows.get(key, self.snapshot) {
+                        let values =
+                            crate::indexes::encode_index_key(columns.iter().map(|&c| &v.row[c]));
+                        if &values == ik {
+                            out.push((key.clone(), v.created_op, v.row.clone()));
+                        }
+                    }
+                }
+                cursor.base_done = true;
+            }
+        }
+    }
+
+    /// An ordered index scan whose index went away between planning and
+    /// now: every visible row, sorted by the index's key, so the order the
+    /// plan relies on still holds.
+    fn sorted_chunk(
+        &self,
+        cursor: &mut ScanCursor,
+        rows: &crate::mvcc::TableRows,
+        columns: &[usize],
+        limit: usize,
+        out: &mut Vec<(Vec<u8>, Op, Arc<Row>)>,
+    ) {
+        let entries = cursor.entries.get_or_insert_with(|| {
+            let mut all = Vec::new();
+            rows.scan_chunk(None, self.snapshot, usize::MAX, &mut all);
+            let mut entries: Vec<(Vec<u8>, Vec<u8>)> = all
+                .into_iter()
+                .map(|(key, _, row)| {
+                    let ik = crate::indexes::encode_index_key(columns.iter().map(|&c| &row[c]));
+                    (ik, key)
+                })
+                .collect();
+            entries.sort();
+            entries
+        });
+        let end = (cursor.position + limit).min(entries.len());
+        for (_, key) in &entries[cursor.position..end] {
+            if let Some(v) = rows.get(key, self.snapshot) {
+                out.push((key.clone(), v.created_op, v.row.clone()));
+            }
+        }
+        cursor.position = end;
+        if end == entries.len() {
+            cursor.base_done = true;
         }
     }
 
@@ -674,6 +823,8 @@ struct ScanCursor {
     position: usize,
     /// An index scan reading everything instead.
     fallback: bool,
+    /// Ordered index scans: the last entry read.
+    after_entry: Option<(Vec<u8>, Vec<u8>)>,
     /// Batches so far (the first ones are small, so a LIMIT over a
     /// sorted scan stops after reading few rows).
     batches: u32,

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use datafusion::arrow::compute::SortOptions;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -40,8 +41,13 @@ impl ScanExec {
     /// (ascending), in sort-key order; empty when unsorted.
     pub fn new(spec: ScanSpec, ordered: Vec<usize>) -> ScanExec {
         let schema = spec.projected.clone();
+        // Ascending, NULLS LAST: the order of our key encodings.
+        let options = SortOptions {
+            descending: false,
+            nulls_first: false,
+        };
         let orderings: Vec<LexOrdering> = LexOrdering::new(ordered.iter().map(|&i| {
-            PhysicalSortExpr::new_default(Arc::new(Column::new(schema.field(i).name(), i)))
+            PhysicalSortExpr::new(Arc::new(Column::new(schema.field(i).name(), i)), options)
         }))
         .into_iter()
         .collect();
