@@ -220,8 +220,24 @@ async fn explain_and_the_counter_show_each_index_path() {
     assert!(counted.contains("| 64 "), "{counted}");
 }
 
-#[tokio::test]
-async fn order_by_an_indexed_prefix_with_limit_reads_few_rows() {
+#[test]
+fn order_by_an_indexed_prefix_with_limit_reads_few_rows() {
+    // DataFusion plans deep in a debug build: a thread with room.
+    std::thread::Builder::new()
+        .stack_size(32 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(ordered_scans())
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+async fn ordered_scans() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path());
     let mut session = Session::new(engine, "kimberlite", "kimberlite");
@@ -292,4 +308,17 @@ async fn order_by_an_indexed_prefix_with_limit_reads_few_rows() {
         };
         assert_eq!(column_a(&indexed), column_a(&full), "{query}");
     }
+    // A LIMIT larger than the first chunks: the scan resumes in order.
+    let ordered = run(&mut session, "SELECT a FROM t ORDER BY a LIMIT 700").await;
+    let sorted = run(
+        &mut session,
+        "SELECT a FROM (SELECT a + 0 AS a FROM t) s ORDER BY a LIMIT 700",
+    )
+    .await;
+    assert!(
+        run(&mut session, "EXPLAIN SELECT a FROM t ORDER BY a LIMIT 700")
+            .await
+            .contains("in order")
+    );
+    assert_eq!(ordered, sorted);
 }

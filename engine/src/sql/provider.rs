@@ -737,11 +737,15 @@ impl ScanSpec {
                     range.upper.as_deref(),
                     cursor.after_entry.take(),
                 );
-                for (read, (ik, key)) in entries.enumerate() {
+                let mut last: Option<&(Vec<u8>, Vec<u8>)> = None;
+                for (read, entry) in entries.enumerate() {
                     if read == limit {
-                        cursor.after_entry = Some((ik.clone(), key.clone()));
+                        // Resume after the last entry read, not this one.
+                        cursor.after_entry = last.cloned();
                         return;
                     }
+                    last = Some(entry);
+                    let (ik, key) = entry;
                     if let Some(v) = rows.get(key, self.snapshot) {
                         let values =
                             crate::indexes::encode_index_key(columns.iter().map(|&c| &v.row[c]));
