@@ -320,5 +320,11 @@ async fn ordered_scans() {
             .await
             .contains("in order")
     );
+    let all = run(
+        &mut session,
+        "SELECT count(*) FROM (SELECT a FROM t ORDER BY a LIMIT 5000) s",
+    )
+    .await;
+    assert!(all.contains("| 5000 "), "every row, in order: {all}");
     assert_eq!(ordered, sorted);
 }
