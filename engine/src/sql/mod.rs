@@ -184,6 +184,15 @@ pub fn parse(sql: &str) -> EngineResult<Vec<Statement>> {
             .map_err(|e| EngineError::Internal(e.to_string()));
     }
     if parsed.is_err() {
+        // `COPY … WITH (FREEZE ON, HEADER off)`: our parser reads only
+        // TRUE/FALSE for boolean options (pgbench sends `freeze on`).
+        if let Some(normalized) = copy::boolean_options_as_keywords(sql) {
+            if let Ok(statements) = Parser::parse_sql(&PostgreSqlDialect {}, &normalized) {
+                return Ok(statements);
+            }
+        }
+    }
+    if parsed.is_err() {
         // PostgreSQL takes sequence options in any order, our parser in one.
         if let Some(reordered) = sequence::reorder_sequence_options(sql) {
             if let Ok(statements) = Parser::parse_sql(&PostgreSqlDialect {}, &reordered) {

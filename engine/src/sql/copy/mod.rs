@@ -615,3 +615,65 @@ impl Session {
         }
     }
 }
+
+/// A `COPY` statement whose boolean options are written `on`/`off`/`1`/`0`
+/// (PostgreSQL accepts them) with `TRUE`/`FALSE` instead; `None` when the
+/// text is not such a COPY.
+pub fn boolean_options_as_keywords(sql: &str) -> Option<String> {
+    let trimmed = sql.trim_start();
+    if !trimmed
+        .get(..4)
+        .is_some_and(|w| w.eq_ignore_ascii_case("copy"))
+    {
+        return None;
+    }
+    let words: Vec<&str> = sql
+        .split_inclusive(|c: char| c.is_whitespace() || c == ',' || c == '(')
+        .collect();
+    let mut out = String::with_capacity(sql.len());
+    let mut changed = false;
+    for (i, word) in words.iter().enumerate() {
+        let option = i > 0
+            && ["freeze", "header"].iter().any(|o| {
+                words[i - 1]
+                    .trim_matches(|c: char| c.is_whitespace() || c == ',' || c == '(')
+                    .eq_ignore_ascii_case(o)
+            });
+        let bare =
+            word.trim_end_matches(|c: char| c.is_whitespace() || c == ',' || c == ')' || c == ';');
+        let rest = &word[bare.len()..];
+        let value = match bare.to_ascii_lowercase().as_str() {
+            "on" | "1" if option => Some("TRUE"),
+            "off" | "0" if option => Some("FALSE"),
+            _ => None,
+        };
+        match value {
+            Some(value) => {
+                out.push_str(value);
+                out.push_str(rest);
+                changed = true;
+            }
+            None => out.push_str(word),
+        }
+    }
+    changed.then_some(out)
+}
+
+#[cfg(test)]
+mod boolean_option_tests {
+    use super::boolean_options_as_keywords as normalize;
+
+    #[test]
+    fn on_and_off_become_true_and_false() {
+        assert_eq!(
+            normalize("copy t from stdin with (freeze on)").as_deref(),
+            Some("copy t from stdin with (freeze TRUE)")
+        );
+        assert_eq!(
+            normalize("COPY t TO STDOUT (FORMAT csv, HEADER off)").as_deref(),
+            Some("COPY t TO STDOUT (FORMAT csv, HEADER FALSE)")
+        );
+        assert_eq!(normalize("copy t from stdin"), None);
+        assert_eq!(normalize("select 'freeze on'"), None);
+    }
+}
