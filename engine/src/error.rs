@@ -170,6 +170,9 @@ pub enum EngineError {
     /// 23514 from ALTER TABLE ADD CHECK over rows that fail it.
     #[error("check constraint \"{constraint}\" of relation \"{table}\" is violated by some row")]
     ExistingCheckViolation { table: String, constraint: String },
+    /// 0A000: ALTER COLUMN TYPE of a column a view reads.
+    #[error("cannot alter type of a column used by a view or rule")]
+    ColumnUsedByView { view: String, column: String },
     /// 42804: ALTER COLUMN TYPE without USING where no assignment cast
     /// exists.
     #[error("column \"{column}\" cannot be cast automatically to type {type_name}")]
@@ -294,6 +297,7 @@ impl EngineError {
             EngineError::ExistingNullViolation { .. } => "23502",
             EngineError::ExistingCheckViolation { .. } => "23514",
             EngineError::CannotCastColumn { .. } => "42804",
+            EngineError::ColumnUsedByView { .. } => "0A000",
             EngineError::NotNullViolation { .. } => "23502",
             EngineError::ForeignKeyViolation { .. } => "23503",
             EngineError::CheckViolation { .. } => "23514",
@@ -355,6 +359,9 @@ impl EngineError {
                 "Table \"{referencing}\" references \"{referenced}\"."
             )),
             EngineError::DependentObjects { detail, .. } => Some(detail.clone()),
+            EngineError::ColumnUsedByView { view, column } => Some(format!(
+                "rule _RETURN on view {view} depends on column \"{column}\""
+            )),
             EngineError::CheckViolation { row, .. } => {
                 Some(format!("Failing row contains ({row})."))
             }

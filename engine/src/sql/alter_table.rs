@@ -144,8 +144,10 @@ async fn operation_on(
                 // table, not its constraints).
                 def.primary_key_name = Some(table.primary_key_name());
             }
-            def.name = new;
-            catalog_change(session, CatalogChange::ReplaceTable(def))
+            let old_name = def.name.clone();
+            def.name = new.clone();
+            catalog_change(session, CatalogChange::ReplaceTable(def))?;
+            super::view::follow_table_rename(session, table.id, &old_name, &new)
         }
         AlterTableOperation::AlterColumn { column_name, op } => {
             alter_column(session, &table, &ident_name(&column_name), op).await
@@ -277,6 +279,38 @@ async fn drop_column(
             .map(|(_, fk)| fk.clone())
             .expect("referencing names a foreign key");
         dependents.push((other, constraint, fk));
+    }
+    let views = super::view::views_using_column(&catalog, table.id, column);
+    if !views.is_empty() {
+        if !cascade {
+            let details: Vec<String> = views
+                .iter()
+                .map(|v| {
+                    format!(
+                        "view {} depends on column {column} of table {}",
+                        v.name, table.name
+                    )
+                })
+                .collect();
+            return Err(EngineError::DependentObjects {
+                message: format!(
+                    "cannot drop column {column} of table {} because other objects depend on it",
+                    table.name
+                ),
+                detail: details.join("\n"),
+            });
+        }
+        let ids: Vec<u64> = views.iter().map(|v| v.id).collect();
+        let mut all = views.clone();
+        all.extend(super::view::dependent_views(&catalog, &ids));
+        for view in &all {
+            session.notice(
+                "NOTICE",
+                "00000",
+                format!("drop cascades to view {}", view.name),
+            );
+        }
+        super::view::drop_dependents(session, &all)?;
     }
     let broken: Vec<&(Arc<TableDef>, String, ForeignKey)> = dependents
         .iter()
@@ -491,6 +525,14 @@ fn rename_column(
             table.name
         )));
     }
+    if let Some(view) =
+        super::view::views_using_column(&current_catalog(session), table.id, from).first()
+    {
+        return Err(EngineError::FeatureNotSupported(format!(
+            "renaming column \"{from}\" is not supported yet while view {} uses it",
+            view.name
+        )));
+    }
     let mut new = (**table).clone();
     new.columns[position].name = to.to_string();
     for constraint in &mut new.constraints {
@@ -555,6 +597,14 @@ async fn alter_column(
         AlterColumnOperation::SetDataType {
             data_type, using, ..
         } => {
+            if let Some(view) =
+                super::view::views_using_column(&current_catalog(session), table.id, column).first()
+            {
+                return Err(EngineError::ColumnUsedByView {
+                    view: view.name.clone(),
+                    column: column.to_string(),
+                });
+            }
             let old_type = table.columns[position].sql_type;
             let new_type = sql_type_from_ast(&data_type)?;
             if using.is_none() && !assignable(old_type, new_type) {

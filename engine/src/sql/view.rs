@@ -18,7 +18,12 @@ use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use datafusion::sql::sqlparser::ast::{visit_relations, CreateView, ObjectName, Statement};
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions, visit_relations, visit_relations_mut, CreateView, Expr, Ident, ObjectName,
+    ObjectNamePart, Query, SelectItem, SetExpr, Statement,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 use kimberlite_catalog::{Catalog, CatalogChange, ViewDef};
 
 use super::ddl::{catalog_change, current_catalog};
@@ -255,6 +260,77 @@ pub(super) fn refuse_or_notice(
             format!("drop cascades to {} other objects", many.len()),
             many.join("\n"),
         ),
+    }
+    Ok(())
+}
+
+fn parse_query(sql: &str) -> Option<Query> {
+    let mut parser = Parser::new(&PostgreSqlDialect {}).try_with_sql(sql).ok()?;
+    parser.parse_query().ok().map(|q| *q)
+}
+
+/// The views that read `column` of `table`: they name it, or select `*`
+/// (a view whose text cannot be read counts as reading it).
+pub(super) fn views_using_column(catalog: &Catalog, table: u64, column: &str) -> Vec<Arc<ViewDef>> {
+    catalog
+        .views()
+        .filter(|view| view.depends_on.contains(&table))
+        .filter(|view| {
+            let Some(query) = parse_query(&view.query_sql) else {
+                return true;
+            };
+            let mut uses = false;
+            let _ = visit_expressions(&query, |e| {
+                let name = match e {
+                    Expr::Identifier(ident) => Some(ident),
+                    Expr::CompoundIdentifier(parts) => parts.last(),
+                    _ => None,
+                };
+                uses |= name.is_some_and(|n| ident_name(n) == column);
+                ControlFlow::<()>::Continue(())
+            });
+            uses || selects_star(&query)
+        })
+        .cloned()
+        .collect()
+}
+
+fn selects_star(query: &Query) -> bool {
+    match query.body.as_ref() {
+        SetExpr::Select(select) => select.projection.iter().any(|item| {
+            matches!(
+                item,
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+            )
+        }),
+        _ => false,
+    }
+}
+
+/// Views that read table `from` follow its rename to `to`: their text is
+/// rewritten (same id, same columns).
+pub(super) fn follow_table_rename(
+    session: &mut Session,
+    table: u64,
+    from: &str,
+    to: &str,
+) -> EngineResult<()> {
+    let catalog = current_catalog(session);
+    for view in catalog.views().filter(|v| v.depends_on.contains(&table)) {
+        let Some(mut query) = parse_query(&view.query_sql) else {
+            continue;
+        };
+        let _ = visit_relations_mut(&mut query, |relation: &mut ObjectName| {
+            if table_name(relation).is_ok_and(|name| name == from) {
+                *relation =
+                    ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote('"', to))]);
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        let mut def = (**view).clone();
+        def.query_sql = query.to_string();
+        catalog_change(session, CatalogChange::DropView { id: view.id })?;
+        catalog_change(session, CatalogChange::CreateView(def))?;
     }
     Ok(())
 }

@@ -40,3 +40,14 @@ SELECT count(*) FROM staff;
 DROP TABLE emp CASCADE;
 DROP VIEW payroll;
 DROP VIEW named;
+-- Changes to a table under a view: refused, followed, or cascaded.
+CREATE TABLE base (a int, b int, c int);
+INSERT INTO base VALUES (1, 2, 3);
+CREATE VIEW over_base AS SELECT a, b FROM base;
+ALTER TABLE base ALTER COLUMN a TYPE bigint;
+ALTER TABLE base DROP COLUMN a;
+ALTER TABLE base DROP COLUMN c;
+ALTER TABLE base RENAME TO renamed;
+SELECT * FROM over_base;
+ALTER TABLE renamed DROP COLUMN a CASCADE;
+SELECT * FROM renamed;
