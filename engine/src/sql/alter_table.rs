@@ -32,7 +32,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use kimberlite_catalog::{CatalogChange, ConstraintKind, ForeignKey, SqlType, TableDef};
 
 use super::ddl::{catalog_change, current_catalog, read_column};
-use super::dml::{datum_text, quote, select_target, target_rows};
+use super::dml::{primary_key_text, quote, select_target, target_rows};
 use super::table_constraints::{ConstraintSpecs, PrimaryKeySpec};
 use super::types::sql_type_from_ast;
 use super::{ident_name, table_name, Outcome, Session};
@@ -1025,24 +1025,10 @@ fn record_change(
 
 /// 23505 for a primary key added over rows that repeat a value.
 fn duplicated(table: &TableDef, row: &Row) -> EngineError {
-    let columns: Vec<&str> = table
-        .primary_key
-        .iter()
-        .map(|&k| table.columns[k].name.as_str())
-        .collect();
-    let values: Vec<String> = table
-        .primary_key
-        .iter()
-        .map(|&k| datum_text(&row[k], table.columns[k].sql_type))
-        .collect();
     EngineError::ExistingUniqueViolation {
         table: table.name.clone(),
         constraint: table.primary_key_name(),
-        detail: format!(
-            "Key ({})=({}) is duplicated.",
-            columns.join(", "),
-            values.join(", ")
-        ),
+        detail: format!("{} is duplicated.", primary_key_text(table, row)),
     }
 }
 

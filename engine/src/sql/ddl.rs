@@ -384,15 +384,7 @@ fn drop_tables(
             )
         })
         .collect();
-    match cascaded.as_slice() {
-        [] => {}
-        [one] => session.notice("NOTICE", "00000", one.clone()),
-        many => session.notice_detail(
-            "00000",
-            format!("drop cascades to {} other objects", many.len()),
-            many.join("\n"),
-        ),
-    }
+    session.notice_cascades(cascaded);
     for (referencing, constraint) in dependents {
         let current = current_catalog(session);
         let Some(table) = current.table_by_id(referencing.id) else {

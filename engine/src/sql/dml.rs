@@ -156,6 +156,16 @@ pub(crate) fn datum_text(datum: &Datum, sql_type: SqlType) -> String {
 }
 
 pub(super) fn unique_violation(table: &TableDef, row: &Row) -> EngineError {
+    EngineError::UniqueViolation {
+        table: table.name.clone(),
+        constraint: table.primary_key_name(),
+        detail: format!("{} already exists.", primary_key_text(table, row)),
+    }
+}
+
+/// `Key (a, b)=(1, x)` for `row`'s primary key, as PostgreSQL's DETAIL
+/// lines begin.
+pub(super) fn primary_key_text(table: &TableDef, row: &Row) -> String {
     let columns: Vec<&str> = table
         .primary_key
         .iter()
@@ -166,15 +176,7 @@ pub(super) fn unique_violation(table: &TableDef, row: &Row) -> EngineError {
         .iter()
         .map(|&k| datum_text(&row[k], table.columns[k].sql_type))
         .collect();
-    EngineError::UniqueViolation {
-        table: table.name.clone(),
-        constraint: table.primary_key_name(),
-        detail: format!(
-            "Key ({})=({}) already exists.",
-            columns.join(", "),
-            values.join(", ")
-        ),
-    }
+    format!("Key ({})=({})", columns.join(", "), values.join(", "))
 }
 
 /// A row as PostgreSQL's `Failing row contains (…)` DETAIL lists it.

@@ -576,6 +576,21 @@ impl Session {
         });
     }
 
+    /// PostgreSQL's notice for objects a DROP … CASCADE took with it: one
+    /// line alone, several as "drop cascades to N other objects" with the
+    /// lines as DETAIL.
+    pub(crate) fn notice_cascades(&mut self, lines: Vec<String>) {
+        match lines.len() {
+            0 => {}
+            1 => self.notice("NOTICE", "00000", lines.into_iter().next().expect("one")),
+            n => self.notice_detail(
+                "00000",
+                format!("drop cascades to {n} other objects"),
+                lines.join("\n"),
+            ),
+        }
+    }
+
     /// Takes the notices the last statement produced.
     pub fn take_notices(&mut self) -> Vec<Notice> {
         std::mem::take(&mut self.notices)

@@ -253,14 +253,7 @@ pub(super) fn refuse_or_notice(
         .iter()
         .map(|v| format!("drop cascades to view {}", v.name))
         .collect();
-    match lines.as_slice() {
-        [one] => session.notice("NOTICE", "00000", one.clone()),
-        many => session.notice_detail(
-            "00000",
-            format!("drop cascades to {} other objects", many.len()),
-            many.join("\n"),
-        ),
-    }
+    session.notice_cascades(lines);
     Ok(())
 }
 
