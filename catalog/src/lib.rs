@@ -11,7 +11,7 @@
 //! knows nothing of Arrow, DataFusion or the wire protocol; the engine maps
 //! [`SqlType`] onto Arrow types and the server maps it onto wire encodings.
 //!
-//! Left out for now: schemas other than `public`, grants and policies.
+//! Left out for now: databases other than the one, grants and policies.
 //! Each will be one more variant of [`CatalogChange`].
 
 mod constraint;
@@ -271,6 +271,38 @@ pub enum CatalogChange {
         table: TableId,
         options: Vec<(String, String)>,
     },
+    CreateSchema(SchemaDef),
+    /// Drops an empty schema (DROP SCHEMA … CASCADE drops its objects
+    /// first, each with its own change).
+    DropSchema {
+        name: String,
+    },
+    /// Puts the object with this (not yet used) id in `schema`: logged
+    /// just before the change that creates it.
+    Place {
+        object: u64,
+        schema: String,
+    },
+}
+
+/// `CREATE SCHEMA name`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SchemaDef {
+    pub name: String,
+    /// The role that created it (`CREATE SCHEMA … AUTHORIZATION`).
+    pub owner: String,
+}
+
+/// The catalog key of an object named `name` in `schema`: the bare name in
+/// `public`, `schema.name` elsewhere. Keys are what name lookups take, and
+/// what messages about qualified names show (PostgreSQL's `relation
+/// "s.t" does not exist`).
+pub fn relation_key(schema: &str, name: &str) -> String {
+    if schema == DEFAULT_SCHEMA {
+        name.to_string()
+    } else {
+        format!("{schema}.{name}")
+    }
 }
 
 /// The catalog at one op. Cheap to clone (tables are shared). Serialized
@@ -284,6 +316,10 @@ pub struct Catalog {
     /// (object id, 0 or column position + 1) → comment.
     comments: BTreeMap<(u64, u32), String>,
     storage_options: BTreeMap<TableId, Vec<(String, String)>>,
+    /// Schemas other than `public` (which always exists).
+    schemas: BTreeMap<String, SchemaDef>,
+    /// Object id → its schema, for objects outside `public`.
+    placement: BTreeMap<u64, String>,
     roles: BTreeMap<String, RoleDef>,
     auth_mode: Option<AuthMode>,
     next_table_id: TableId,
@@ -304,6 +340,10 @@ pub enum CatalogError {
     ConstraintExists { constraint: String, table: String },
     #[error("relation \"{0}\" does not exist")]
     SequenceNotFound(String),
+    #[error("schema \"{0}\" already exists")]
+    SchemaExists(String),
+    #[error("schema \"{0}\" does not exist")]
+    SchemaNotFound(String),
     /// Another object depends on the one being dropped (2BP01).
     #[error("cannot drop {object} because other objects depend on it")]
     DependentObjects {
@@ -468,6 +508,39 @@ impl Catalog {
         Ok(())
     }
 
+    /// Whether the schema exists (`public` always does).
+    pub fn schema_exists(&self, name: &str) -> bool {
+        name == DEFAULT_SCHEMA || self.schemas.contains_key(name)
+    }
+
+    /// Schemas other than `public`.
+    pub fn schemas(&self) -> impl Iterator<Item = &SchemaDef> {
+        self.schemas.values()
+    }
+
+    /// The schema an object (by id) is in.
+    pub fn schema_of(&self, id: u64) -> &str {
+        self.placement
+            .get(&id)
+            .map(String::as_str)
+            .unwrap_or(DEFAULT_SCHEMA)
+    }
+
+    /// The catalog key of an object: its name, qualified outside `public`.
+    pub fn key_of(&self, id: u64, name: &str) -> String {
+        relation_key(self.schema_of(id), name)
+    }
+
+    /// Ids of the objects in `schema`.
+    pub fn objects_in(&self, schema: &str) -> Vec<u64> {
+        self.placement
+            .iter()
+            .filter(|(_, s)| s.as_str() == schema)
+            .map(|(id, _)| *id)
+            .filter(|id| self.id_in_use(*id))
+            .collect()
+    }
+
     /// A role by name.
     pub fn role(&self, name: &str) -> Option<&RoleDef> {
         self.roles.get(name)
@@ -488,7 +561,7 @@ impl Catalog {
     pub fn check(&self, change: &CatalogChange) -> Result<(), CatalogError> {
         match change {
             CatalogChange::CreateTable(def) => {
-                if self.relation_exists(&def.name) {
+                if self.relation_exists(&self.key_of(def.id, &def.name)) {
                     return Err(CatalogError::TableExists(def.name.clone()));
                 }
                 if self.id_in_use(def.id) {
@@ -501,14 +574,14 @@ impl Catalog {
             }
             CatalogChange::ReplaceTable(def) => match self.table_by_id(def.id) {
                 Some(old) if old.name == def.name => self.check_table(def),
-                Some(_) if self.relation_exists(&def.name) => {
+                Some(_) if self.relation_exists(&self.key_of(def.id, &def.name)) => {
                     Err(CatalogError::TableExists(def.name.clone()))
                 }
                 Some(_) => self.check_table(def),
                 None => Err(CatalogError::TableNotFound(format!("#{}", def.id))),
             },
             CatalogChange::CreateIndex(def) => {
-                if self.relation_exists(&def.name) {
+                if self.relation_exists(&self.key_of(def.id, &def.name)) {
                     return Err(CatalogError::TableExists(def.name.clone()));
                 }
                 if self.id_in_use(def.id) {
@@ -530,7 +603,7 @@ impl Catalog {
                 None => Err(CatalogError::TableNotFound(format!("#{id}"))),
             },
             CatalogChange::CreateView(def) => {
-                if self.relation_exists(&def.name) {
+                if self.relation_exists(&self.key_of(def.id, &def.name)) {
                     return Err(CatalogError::TableExists(def.name.clone()));
                 }
                 if self.id_in_use(def.id) {
@@ -572,7 +645,7 @@ impl Catalog {
                 Ok(())
             }
             CatalogChange::CreateSequence(def) => {
-                if self.relation_exists(&def.name) {
+                if self.relation_exists(&self.key_of(def.id, &def.name)) {
                     return Err(CatalogError::TableExists(def.name.clone()));
                 }
                 if self.id_in_use(def.id) {
@@ -616,6 +689,34 @@ impl Catalog {
                 Ok(())
             }
             CatalogChange::SetAuthMode(_) => Ok(()),
+            CatalogChange::CreateSchema(def) => {
+                if self.schema_exists(&def.name) {
+                    return Err(CatalogError::SchemaExists(def.name.clone()));
+                }
+                Ok(())
+            }
+            CatalogChange::DropSchema { name } => {
+                if !self.schemas.contains_key(name) {
+                    return Err(CatalogError::SchemaNotFound(name.clone()));
+                }
+                if !self.objects_in(name).is_empty() {
+                    return Err(CatalogError::Unsupported(format!(
+                        "schema \"{name}\" is not empty"
+                    )));
+                }
+                Ok(())
+            }
+            CatalogChange::Place { object, schema } => {
+                if !self.schema_exists(schema) {
+                    return Err(CatalogError::SchemaNotFound(schema.clone()));
+                }
+                if self.id_in_use(*object) {
+                    return Err(CatalogError::Unsupported(format!(
+                        "object id {object} is in use"
+                    )));
+                }
+                Ok(())
+            }
         }
     }
 
@@ -625,7 +726,8 @@ impl Catalog {
         match change {
             CatalogChange::CreateTable(def) => {
                 self.next_table_id = self.next_table_id().max(def.id + 1);
-                self.tables.insert(def.name.clone(), Arc::new(def.clone()));
+                let key = self.key_of(def.id, &def.name);
+                self.tables.insert(key, Arc::new(def.clone()));
             }
             CatalogChange::DropTable { id } => {
                 self.tables.retain(|_, t| t.id != *id);
@@ -645,14 +747,17 @@ impl Catalog {
             }
             CatalogChange::ReplaceTable(def) => {
                 self.tables.retain(|_, t| t.id != def.id);
-                self.tables.insert(def.name.clone(), Arc::new(def.clone()));
+                let key = self.key_of(def.id, &def.name);
+                self.tables.insert(key, Arc::new(def.clone()));
             }
             CatalogChange::CreateIndex(def) => {
                 self.next_table_id = self.next_table_id().max(def.id + 1);
-                self.indexes.insert(def.name.clone(), Arc::new(def.clone()));
+                let key = self.key_of(def.id, &def.name);
+                self.indexes.insert(key, Arc::new(def.clone()));
             }
             CatalogChange::AlterIndex(def) => {
-                self.indexes.insert(def.name.clone(), Arc::new(def.clone()));
+                let key = self.key_of(def.id, &def.name);
+                self.indexes.insert(key, Arc::new(def.clone()));
             }
             CatalogChange::DropIndex { id } => {
                 self.indexes.retain(|_, i| i.id != *id);
@@ -660,7 +765,8 @@ impl Catalog {
             }
             CatalogChange::CreateView(def) => {
                 self.next_table_id = self.next_table_id().max(def.id + 1);
-                self.views.insert(def.name.clone(), Arc::new(def.clone()));
+                let key = self.key_of(def.id, &def.name);
+                self.views.insert(key, Arc::new(def.clone()));
             }
             CatalogChange::DropView { id } => {
                 self.views.retain(|_, v| v.id != *id);
@@ -687,12 +793,12 @@ impl Catalog {
             }
             CatalogChange::CreateSequence(def) => {
                 self.next_table_id = self.next_table_id().max(def.id + 1);
-                self.sequences
-                    .insert(def.name.clone(), Arc::new(def.clone()));
+                let key = self.key_of(def.id, &def.name);
+                self.sequences.insert(key, Arc::new(def.clone()));
             }
             CatalogChange::AlterSequence(def) => {
-                self.sequences
-                    .insert(def.name.clone(), Arc::new(def.clone()));
+                let key = self.key_of(def.id, &def.name);
+                self.sequences.insert(key, Arc::new(def.clone()));
             }
             CatalogChange::DropSequence { id } => {
                 self.sequences.retain(|_, s| s.id != *id);
@@ -701,6 +807,16 @@ impl Catalog {
                 self.roles.insert(role.name.clone(), role.clone());
             }
             CatalogChange::SetAuthMode(mode) => self.auth_mode = Some(*mode),
+            CatalogChange::CreateSchema(def) => {
+                self.schemas.insert(def.name.clone(), def.clone());
+            }
+            CatalogChange::DropSchema { name } => {
+                self.schemas.remove(name);
+                self.placement.retain(|_, s| s != name);
+            }
+            CatalogChange::Place { object, schema } => {
+                self.placement.insert(*object, schema.clone());
+            }
         }
         Ok(())
     }

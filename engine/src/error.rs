@@ -170,6 +170,25 @@ pub enum EngineError {
     /// 23514 from ALTER TABLE ADD CHECK over rows that fail it.
     #[error("check constraint \"{constraint}\" of relation \"{table}\" is violated by some row")]
     ExistingCheckViolation { table: String, constraint: String },
+    /// 42939: a name reserved for the system (`pg_…` schemas).
+    #[error("{message}")]
+    ReservedName { message: String, detail: String },
+    /// An error about a table outside `public`: the schema for the
+    /// SCHEMA NAME field.
+    #[error("{error}")]
+    InSchema {
+        error: Box<EngineError>,
+        schema: String,
+    },
+    /// 42P06.
+    #[error("schema \"{0}\" already exists")]
+    DuplicateSchema(String),
+    /// 3F000.
+    #[error("schema \"{0}\" does not exist")]
+    InvalidSchemaName(String),
+    /// 3F000 for CREATE with no existing schema in search_path.
+    #[error("no schema has been selected to create in")]
+    NoSchemaSelected,
     /// 0A000: ALTER COLUMN TYPE of a column a view reads.
     #[error("cannot alter type of a column used by a view or rule")]
     ColumnUsedByView { view: String, column: String },
@@ -298,6 +317,10 @@ impl EngineError {
             EngineError::ExistingCheckViolation { .. } => "23514",
             EngineError::CannotCastColumn { .. } => "42804",
             EngineError::ColumnUsedByView { .. } => "0A000",
+            EngineError::DuplicateSchema(_) => "42P06",
+            EngineError::ReservedName { .. } => "42939",
+            EngineError::InvalidSchemaName(_) => "3F000",
+            EngineError::NoSchemaSelected => "3F000",
             EngineError::NotNullViolation { .. } => "23502",
             EngineError::ForeignKeyViolation { .. } => "23503",
             EngineError::CheckViolation { .. } => "23514",
@@ -333,7 +356,9 @@ impl EngineError {
             EngineError::Io(_) => "58030",
             EngineError::Internal(_) => "XX000",
             EngineError::BadCopyFormat(_) => "22P04",
-            EngineError::WithContext { error, .. } => error.sqlstate(),
+            EngineError::WithContext { error, .. } | EngineError::InSchema { error, .. } => {
+                error.sqlstate()
+            }
         }
     }
 
@@ -341,7 +366,9 @@ impl EngineError {
     pub fn position(&self) -> Option<usize> {
         match self {
             EngineError::SyntaxAt { position, .. } => Some(*position),
-            EngineError::WithContext { error, .. } => error.position(),
+            EngineError::WithContext { error, .. } | EngineError::InSchema { error, .. } => {
+                error.position()
+            }
             _ => None,
         }
     }
@@ -359,6 +386,7 @@ impl EngineError {
                 "Table \"{referencing}\" references \"{referenced}\"."
             )),
             EngineError::DependentObjects { detail, .. } => Some(detail.clone()),
+            EngineError::ReservedName { detail, .. } => Some(detail.clone()),
             EngineError::ColumnUsedByView { view, column } => Some(format!(
                 "rule _RETURN on view {view} depends on column \"{column}\""
             )),
@@ -375,7 +403,9 @@ impl EngineError {
             EngineError::NotNullViolation { row, .. } => {
                 Some(format!("Failing row contains ({row})."))
             }
-            EngineError::WithContext { error, .. } => error.detail(),
+            EngineError::WithContext { error, .. } | EngineError::InSchema { error, .. } => {
+                error.detail()
+            }
             _ => None,
         }
     }
@@ -398,7 +428,9 @@ impl EngineError {
             EngineError::TruncateReferenced { referencing, .. } => Some(format!(
                 "Truncate table \"{referencing}\" at the same time, or use TRUNCATE ... CASCADE."
             )),
-            EngineError::WithContext { error, .. } => error.hint(),
+            EngineError::WithContext { error, .. } | EngineError::InSchema { error, .. } => {
+                error.hint()
+            }
             _ => None,
         }
     }
@@ -407,6 +439,7 @@ impl EngineError {
     pub fn context(&self) -> Option<&str> {
         match self {
             EngineError::WithContext { context, .. } => Some(context),
+            EngineError::InSchema { error, .. } => error.context(),
             _ => None,
         }
     }
@@ -433,8 +466,19 @@ impl EngineError {
             | EngineError::ExistingCheckViolation { table, constraint } => {
                 (Some(table), None, Some(constraint))
             }
-            EngineError::WithContext { error, .. } => error.table_column_constraint(),
+            EngineError::WithContext { error, .. } | EngineError::InSchema { error, .. } => {
+                error.table_column_constraint()
+            }
             _ => (None, None, None),
+        }
+    }
+
+    /// The schema of the table the error is about, when not `public`.
+    pub fn schema(&self) -> Option<&str> {
+        match self {
+            EngineError::InSchema { schema, .. } => Some(schema),
+            EngineError::WithContext { error, .. } => error.schema(),
+            _ => None,
         }
     }
 
@@ -466,6 +510,8 @@ impl From<CatalogError> for EngineError {
                 format!("constraint \"{constraint}\" for relation \"{table}\" already exists"),
             ),
             CatalogError::SequenceNotFound(name) => EngineError::UndefinedTable(name),
+            CatalogError::SchemaExists(name) => EngineError::DuplicateSchema(name),
+            CatalogError::SchemaNotFound(name) => EngineError::InvalidSchemaName(name),
             CatalogError::DependentObjects { object, detail } => EngineError::DependentObjects {
                 message: format!("cannot drop {object} because other objects depend on it"),
                 detail,

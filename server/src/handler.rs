@@ -65,12 +65,51 @@ fn error_info(error: &EngineError) -> ErrorInfo {
     info.where_context = error.context().map(str::to_string);
     let (table, column, constraint) = error.table_column_constraint();
     if table.is_some() {
-        info.schema = Some(kimberlite_catalog::DEFAULT_SCHEMA.into());
+        let schema = error.schema().unwrap_or(kimberlite_catalog::DEFAULT_SCHEMA);
+        info.schema = Some(schema.into());
     }
     info.table = table.map(str::to_string);
     info.column = column.map(str::to_string);
     info.constraint = constraint.map(str::to_string);
     info
+}
+
+/// PostgreSQL's 42P01 points at the relation it names (its parser knows
+/// where the name was); ours comes from planning, so the position is the
+/// first place `query` names that relation as a whole word. Left out when
+/// the name is not found that way.
+fn point_at_relation(info: &mut ErrorInfo, query: &str) {
+    if info.code != "42P01" || info.position.is_some() {
+        return;
+    }
+    let Some(name) = info
+        .message
+        .strip_prefix("relation \"")
+        .and_then(|rest| rest.strip_suffix("\" does not exist"))
+    else {
+        return;
+    };
+    let lower = query.to_lowercase();
+    let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '"');
+    let mut from = 0;
+    while let Some(found) = lower[from..].find(name) {
+        let start = from + found;
+        let end = start + name.len();
+        if !is_word(lower[..start].chars().next_back()) && !is_word(lower[end..].chars().next()) {
+            // Only queries and DML: PostgreSQL's DDL finds relations
+            // after parsing and gives no position.
+            let statement = lower[..start].rsplit(';').next().unwrap_or_default();
+            let first = statement.split_whitespace().next().unwrap_or_default();
+            let parsed = [
+                "select", "with", "insert", "update", "delete", "explain", "table",
+            ];
+            if parsed.contains(&first) {
+                info.position = Some((query[..start].chars().count() + 1).to_string());
+            }
+            return;
+        }
+        from = end;
+    }
 }
 
 /// Sends the notices the last statement queued.
@@ -707,7 +746,9 @@ impl SimpleQueryHandler for QueryHandler {
                     ));
                 }
                 Err(error) => {
-                    responses.push(error_response(error));
+                    let mut info = error_info(&error);
+                    point_at_relation(&mut info, query);
+                    responses.push(Response::Error(Box::new(info)));
                     failed = true;
                     break;
                 }

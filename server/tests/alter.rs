@@ -219,3 +219,68 @@ async fn indexes_and_views_survive_kill9_and_snapshot_restarts() {
     let client = server.connect().await;
     assert_indexed(&client).await;
 }
+
+/// Schemas and what is in them are catalog state like any other: after
+/// `kill -9` (replay) and a snapshot restart the same names mean the same
+/// objects, qualified or through search_path.
+#[tokio::test]
+async fn schemas_survive_kill9_and_snapshot_restarts() {
+    async fn assert_schemas(client: &tokio_postgres::Client) {
+        assert_eq!(count(client, "SELECT count(*) FROM ops.jobs").await, 3);
+        assert_eq!(
+            count(client, "SELECT count(*) FROM jobs").await,
+            1,
+            "public.jobs"
+        );
+        assert_eq!(count(client, "SELECT count(*) FROM ops.pending").await, 2);
+        client
+            .batch_execute("SET search_path = ops, public")
+            .await
+            .unwrap();
+        assert_eq!(
+            count(client, "SELECT count(*) FROM jobs").await,
+            3,
+            "ops.jobs"
+        );
+        assert_eq!(
+            sqlstate(
+                client
+                    .execute("INSERT INTO jobs (state) VALUES (NULL)", &[])
+                    .await
+            ),
+            "23502"
+        );
+        client.batch_execute("RESET search_path").await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::dev(dir.path());
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE SCHEMA ops;
+             CREATE TABLE ops.jobs (id serial PRIMARY KEY, state text NOT NULL);
+             CREATE INDEX ON ops.jobs (state);
+             CREATE VIEW ops.pending AS SELECT id FROM ops.jobs WHERE state = 'new';
+             INSERT INTO ops.jobs (state) VALUES ('new'), ('new'), ('done');
+             CREATE TABLE jobs (id int);
+             INSERT INTO jobs VALUES (1);",
+        )
+        .await
+        .unwrap();
+    assert_schemas(&client).await;
+    drop(client);
+    server.kill9();
+    let server =
+        TestServer::spawn("dev", dir.path(), &[("KIMBERLITE_CHECKPOINT_OPS", "1")]).unwrap();
+    let client = server.connect().await;
+    assert_schemas(&client).await;
+    client
+        .batch_execute("INSERT INTO jobs VALUES (2); DELETE FROM jobs WHERE id = 2")
+        .await
+        .unwrap();
+    drop(client);
+    server.stop();
+    let server = TestServer::dev(dir.path());
+    let client = server.connect().await;
+    assert_schemas(&client).await;
+}

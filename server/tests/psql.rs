@@ -226,3 +226,13 @@ fn psql_indexes_transcript_matches_postgresql() {
 fn psql_views_transcript_matches_postgresql() {
     run_differential("views");
 }
+
+/// `schemas.out` was recorded from PostgreSQL 15: CREATE/DROP SCHEMA
+/// (CASCADE, in a rolled-back block), qualified names, `search_path`
+/// (with `"$user"` and missing schemas) deciding what unqualified names
+/// mean for tables, views, indexes, foreign keys and sequences, and
+/// `current_schema()`.
+#[test]
+fn psql_schemas_transcript_matches_postgresql() {
+    run_differential("schemas");
+}

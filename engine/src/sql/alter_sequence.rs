@@ -19,7 +19,7 @@ use kimberlite_catalog::{CatalogChange, SequenceValue};
 
 use super::ddl::{catalog_change, current_catalog};
 use super::sequence::{column_owner, define_over};
-use super::{table_name, Outcome, Session};
+use super::{Outcome, Session};
 use crate::error::{EngineError, EngineResult};
 
 /// The first name part of an ALTER SEQUENCE in disguise.
@@ -133,7 +133,7 @@ pub(super) fn run(
     options: &[SequenceOptions],
     owned_by: Option<&ObjectName>,
 ) -> EngineResult<Outcome> {
-    let name = table_name(name)?;
+    let name = session.resolve(name)?;
     let tag = Outcome::Command {
         tag: "ALTER SEQUENCE".into(),
     };

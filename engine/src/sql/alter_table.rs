@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, AlterColumnOperation, AlterTable, AlterTableOperation, DropBehavior,
-    Expr, Ident, RenameTableNameKind, TableConstraint,
+    Expr, Ident, ObjectName, RenameTableNameKind, TableConstraint,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -35,7 +35,7 @@ use super::ddl::{catalog_change, current_catalog, read_column};
 use super::dml::{primary_key_text, quote, select_target, target_rows};
 use super::table_constraints::{ConstraintSpecs, PrimaryKeySpec};
 use super::types::sql_type_from_ast;
-use super::{ident_name, table_name, Outcome, Session};
+use super::{ident_name, Outcome, Session};
 use crate::datum::{encode_key, row_id_key, Datum, Row};
 use crate::error::{EngineError, EngineResult};
 
@@ -49,7 +49,7 @@ pub(super) enum Source {
 }
 
 pub(super) async fn alter_table(session: &mut Session, alter: AlterTable) -> EngineResult<Outcome> {
-    let name = table_name(&alter.name)?;
+    let name = session.resolve(&alter.name)?;
     let catalog = current_catalog(session);
     let Some(table) = catalog.table(&name).cloned() else {
         if catalog.relation_exists(&name) {
@@ -133,10 +133,13 @@ async fn operation_on(
         ),
         AlterTableOperation::RenameTable { table_name: new } => {
             let new = match new {
-                RenameTableNameKind::As(name) | RenameTableNameKind::To(name) => table_name(&name)?,
+                RenameTableNameKind::As(name) | RenameTableNameKind::To(name) => name,
             };
-            if current_catalog(session).relation_exists(&new) {
-                return Err(EngineError::DuplicateTable(new));
+            let (_, bare) = super::names::parts(&new)?;
+            let catalog = current_catalog(session);
+            let schema = catalog.schema_of(table.id).to_string();
+            if catalog.relation_exists(&kimberlite_catalog::relation_key(&schema, &bare)) {
+                return Err(EngineError::DuplicateTable(bare));
             }
             let mut def = (*table).clone();
             if !def.primary_key.is_empty() {
@@ -144,10 +147,23 @@ async fn operation_on(
                 // table, not its constraints).
                 def.primary_key_name = Some(table.primary_key_name());
             }
-            let old_name = def.name.clone();
-            def.name = new.clone();
-            catalog_change(session, CatalogChange::ReplaceTable(def))?;
-            super::view::follow_table_rename(session, table.id, &old_name, &new)
+            let old_key = catalog.key_of(table.id, &table.name);
+            let qualified = if schema == kimberlite_catalog::DEFAULT_SCHEMA {
+                vec![Ident::with_quote('"', bare.clone())]
+            } else {
+                vec![
+                    Ident::with_quote('"', schema.clone()),
+                    Ident::with_quote('"', bare.clone()),
+                ]
+            };
+            super::view::follow_table_rename(
+                session,
+                table.id,
+                &old_key,
+                &ObjectName::from(qualified),
+            )?;
+            def.name = bare;
+            catalog_change(session, CatalogChange::ReplaceTable(def))
         }
         AlterTableOperation::AlterColumn { column_name, op } => {
             alter_column(session, &table, &ident_name(&column_name), op).await
@@ -199,9 +215,10 @@ async fn add_column(
     let taken: Vec<String> = catalog.sequences().map(|s| s.name.clone()).collect();
     let mut specs = ConstraintSpecs::new(&table.name);
     let position = table.columns.len();
+    let schema = catalog.schema_of(table.id).to_string();
     let (def, sequence) = read_column(
         session,
-        &table.name,
+        (&schema, &table.name),
         (table.id, position),
         column,
         &mut specs,
@@ -217,9 +234,11 @@ async fn add_column(
         new.primary_key = vec![position];
         new.primary_key_name = name;
     }
-    let added = specs.resolve(&new, &catalog)?;
+    let path = session.search_path(&catalog);
+    let added = specs.resolve(&new, &schema, &catalog, &path)?;
     new.constraints.extend(added);
     if let Some(sequence) = sequence {
+        super::ddl::place(session, sequence.id, &schema)?;
         catalog_change(session, CatalogChange::CreateSequence(sequence))?;
     }
     let mut sources: Vec<Source> = (0..position).map(Source::Old).collect();
@@ -740,7 +759,9 @@ async fn add_constraint(
         }
         new.primary_key_name = name;
     }
-    let added = specs.resolve(&new, &catalog)?;
+    let schema = catalog.schema_of(table.id).to_string();
+    let path = session.search_path(&catalog);
+    let added = specs.resolve(&new, &schema, &catalog, &path)?;
     new.constraints.extend(added);
     let sources = (0..table.columns.len()).map(Source::Old).collect();
     rewrite_rows(session, table, new, sources).await

@@ -101,8 +101,15 @@ fn classify_message(message: &str) -> EngineError {
         return EngineError::OutOfMemory(what.to_string());
     }
     if let Some(table) = between(message, "table '", "' not found") {
-        let name = table.rsplit('.').next().unwrap_or(table);
-        return EngineError::UndefinedTable(name.to_string());
+        // `kimberlite.$path.t` was written `t`; `kimberlite.s.t` was `s.t`.
+        let mut parts: Vec<&str> = table.split('.').collect();
+        if parts.len() == 3 {
+            parts.remove(0);
+        }
+        if parts.first() == Some(&super::provider::PATH_SCHEMA) {
+            parts.remove(0);
+        }
+        return EngineError::UndefinedTable(parts.join("."));
     }
     if let Some(column) = between(message, "No field named ", ".")
         .or_else(|| between(message, "No field named ", " "))
@@ -194,11 +201,14 @@ mod tests {
 
     #[test]
     fn unknown_table_is_42p01() {
-        let e = classify_message("Error during planning: table 'kimberlite.public.nope' not found");
+        let e = classify_message("Error during planning: table 'kimberlite.$path.nope' not found");
         assert_eq!(
             (e.sqlstate(), e.to_string()),
             ("42P01", "relation \"nope\" does not exist".into())
         );
+        // Written with its schema, it is named with it (as PostgreSQL does).
+        let e = classify_message("Error during planning: table 'kimberlite.public.nope' not found");
+        assert_eq!(e.to_string(), "relation \"public.nope\" does not exist");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use datafusion::sql::sqlparser::ast::{CommentObject, ObjectName};
 use kimberlite_catalog::CatalogChange;
 
 use super::ddl::{catalog_change, current_catalog};
-use super::{ident_name, table_name, Outcome, Session};
+use super::{ident_name, Outcome, Session};
 use crate::error::{EngineError, EngineResult};
 
 pub(super) fn comment(
@@ -32,7 +32,7 @@ pub(super) fn comment(
                     "column name must be qualified: {name}"
                 )));
             }
-            let relation = table_name(&ObjectName(parts))?;
+            let relation = session.resolve(&ObjectName(parts))?;
             let table = catalog
                 .table(&relation)
                 .ok_or_else(|| EngineError::UndefinedTable(relation.clone()))?;
@@ -47,7 +47,7 @@ pub(super) fn comment(
         | CommentObject::View
         | CommentObject::Index
         | CommentObject::Sequence => {
-            let relation = table_name(name)?;
+            let relation = session.resolve(name)?;
             let id = match object_type {
                 CommentObject::Table => catalog.table(&relation).map(|t| t.id),
                 CommentObject::View => catalog.view(&relation).map(|v| v.id),

@@ -16,7 +16,7 @@ use kimberlite_catalog::{
 
 use super::table_constraints::{ConstraintSpecs, PrimaryKeySpec};
 use super::types::sql_type_from_ast;
-use super::{ident_name, sequence, table_name, Outcome, Session};
+use super::{ident_name, sequence, Outcome, Session};
 use crate::error::{EngineError, EngineResult};
 
 /// Applies `change` to the transaction's catalog (checking it now).
@@ -30,6 +30,21 @@ pub(super) fn catalog_change(session: &mut Session, change: CatalogChange) -> En
         .expect("statements run in a transaction")
         .add_catalog_change(change, catalog);
     Ok(())
+}
+
+/// Puts the object `id` is about to create in `schema` (nothing to log
+/// for `public`).
+pub(super) fn place(session: &mut Session, id: u64, schema: &str) -> EngineResult<()> {
+    if schema == kimberlite_catalog::DEFAULT_SCHEMA {
+        return Ok(());
+    }
+    catalog_change(
+        session,
+        CatalogChange::Place {
+            object: id,
+            schema: schema.to_string(),
+        },
+    )
 }
 
 /// The catalog the statement sees.
@@ -65,8 +80,9 @@ pub async fn create_table(session: &mut Session, create: CreateTable) -> EngineR
             "temporary tables are not supported yet".into(),
         ));
     }
-    let name = table_name(&create.name)?;
-    if current_catalog(session).relation_exists(&name) {
+    let (schema, name) = session.creation_target(&create.name)?;
+    let key = kimberlite_catalog::relation_key(&schema, &name);
+    if current_catalog(session).relation_exists(&key) {
         if create.if_not_exists {
             session.notice(
                 "NOTICE",
@@ -90,7 +106,7 @@ pub async fn create_table(session: &mut Session, create: CreateTable) -> EngineR
             .collect();
         let (def, sequence) = read_column(
             session,
-            &name,
+            (&schema, &name),
             (id, columns.len()),
             column,
             &mut specs,
@@ -121,7 +137,8 @@ pub async fn create_table(session: &mut Session, create: CreateTable) -> EngineR
         def.primary_key_name = name;
     }
     let catalog = current_catalog(session);
-    def.constraints = specs.resolve(&def, &catalog)?;
+    let path = session.search_path(&catalog);
+    def.constraints = specs.resolve(&def, &schema, &catalog, &path)?;
     // Validate defaults and CHECK expressions now, so a bad one fails the
     // CREATE, not every INSERT.
     for column in &def.columns {
@@ -138,9 +155,11 @@ pub async fn create_table(session: &mut Session, create: CreateTable) -> EngineR
         }
     }
     for sequence in owned_sequences {
+        place(session, sequence.id, &schema)?;
         catalog_change(session, CatalogChange::CreateSequence(sequence))?;
     }
     let id = def.id;
+    place(session, id, &schema)?;
     catalog_change(session, CatalogChange::CreateTable(def))?;
     let options = storage_options(&create.table_options)?;
     if !options.is_empty() {
@@ -160,7 +179,7 @@ pub async fn create_table(session: &mut Session, create: CreateTable) -> EngineR
 /// its constraint clauses into `specs`.
 pub(super) fn read_column(
     session: &Session,
-    name: &str,
+    (schema, name): (&str, &str),
     position: (kimberlite_catalog::TableId, usize),
     column: &datafusion::sql::sqlparser::ast::ColumnDef,
     specs: &mut ConstraintSpecs,
@@ -216,7 +235,7 @@ pub(super) fn read_column(
         }
         let sequence = sequence::owned_sequence(
             session,
-            name,
+            (schema, name),
             &column_name,
             sql_type,
             position,
@@ -224,7 +243,10 @@ pub(super) fn read_column(
             taken,
         )?;
         def.nullable = false;
-        def.default_sql = Some(sequence::nextval_sql(&sequence.name));
+        def.default_sql = Some(sequence::nextval_sql(&kimberlite_catalog::relation_key(
+            schema,
+            &sequence.name,
+        )));
         owned = Some(sequence);
     }
     Ok((def, owned))
@@ -312,7 +334,7 @@ fn drop_tables(
     let catalog = current_catalog(session);
     let mut dropped: Vec<std::sync::Arc<TableDef>> = Vec::new();
     for name in names {
-        let name = table_name(name)?;
+        let name = session.resolve(name)?;
         match catalog.table(&name) {
             Some(table) => dropped.push(table.clone()),
             None if catalog.sequence(&name).is_some() => {

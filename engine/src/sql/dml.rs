@@ -33,7 +33,7 @@ use super::convert::{coerce_column, rows_to_batch};
 use super::provider::{BASE_COLUMN, DML_TARGET, KEY_COLUMN};
 use super::txn::Base;
 use super::types::table_fields;
-use super::{column_name, ident_name, table_name, Outcome, Session};
+use super::{column_name, ident_name, Outcome, Session};
 use crate::datum::{encode_key, row_id_key, Datum, Row};
 use crate::error::{EngineError, EngineResult};
 
@@ -290,7 +290,7 @@ pub async fn insert(session: &mut Session, mut insert: Insert) -> EngineResult<O
             )))
         }
     };
-    let table = lookup_table(session, &table_name(name)?)?;
+    let table = lookup_table(session, &session.resolve(name)?)?;
     let alias = insert
         .table_alias
         .as_ref()
@@ -494,7 +494,7 @@ pub(super) fn target_table(
             "DML target must be a table".into(),
         ));
     };
-    let table = lookup_table(session, &table_name(name)?)?;
+    let table = lookup_table(session, &session.resolve(name)?)?;
     let alias = alias
         .as_ref()
         .map(|a| ident_name(&a.name))

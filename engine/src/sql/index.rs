@@ -20,7 +20,7 @@ use kimberlite_catalog::{CatalogChange, Constraint, ConstraintKind, IndexColumn,
 
 use super::alter_table::rewrite_checked;
 use super::ddl::{catalog_change, current_catalog};
-use super::{ident_name, table_name, Outcome, Session};
+use super::{ident_name, Outcome, Session};
 use crate::error::{EngineError, EngineResult};
 
 fn tag(tag: &str) -> Outcome {
@@ -51,7 +51,7 @@ pub(super) async fn create_index(
         }
     }
     let catalog = current_catalog(session);
-    let relation = table_name(&create.table_name)?;
+    let relation = session.resolve(&create.table_name)?;
     let Some(table) = catalog.table(&relation).cloned() else {
         return Err(EngineError::UndefinedTable(relation));
     };
@@ -77,8 +77,11 @@ pub(super) async fn create_index(
         });
         names.push(name);
     }
+    // An index lives in its table's schema.
+    let schema = catalog.schema_of(table.id).to_string();
+    let key = |name: &str| kimberlite_catalog::relation_key(&schema, name);
     let name = match &create.name {
-        Some(name) => table_name(name)?,
+        Some(name) => super::names::parts(name)?.1,
         None => {
             let base = format!("{}_{}_idx", table.name, names.join("_"));
             (0..)
@@ -89,11 +92,11 @@ pub(super) async fn create_index(
                         format!("{base}{n}")
                     }
                 })
-                .find(|candidate| !catalog.relation_exists(candidate))
+                .find(|candidate| !catalog.relation_exists(&key(candidate)))
                 .expect("some suffix is free")
         }
     };
-    if catalog.relation_exists(&name) {
+    if catalog.relation_exists(&key(&name)) {
         if create.if_not_exists {
             session.notice(
                 "NOTICE",
@@ -121,6 +124,7 @@ pub(super) async fn create_index(
         });
         rewrite_checked(session, &table, new).await?;
     }
+    super::ddl::place(session, def.id, &schema)?;
     catalog_change(session, CatalogChange::CreateIndex(def))?;
     Ok(tag("CREATE INDEX"))
 }
@@ -131,7 +135,7 @@ pub(super) fn drop_indexes(
     names: &[ObjectName],
 ) -> EngineResult<Outcome> {
     for name in names {
-        let name = table_name(name)?;
+        let name = session.resolve(name)?;
         let catalog = current_catalog(session);
         let Some(index) = catalog.index(&name).cloned() else {
             // An index that backs a constraint goes with the constraint.

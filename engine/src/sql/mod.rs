@@ -44,6 +44,7 @@ mod truncate;
 pub(crate) use dml::datum_text;
 pub mod interval;
 mod literals;
+pub mod names;
 pub mod naming;
 mod order_hints;
 mod overflow;
@@ -52,6 +53,7 @@ pub mod provider;
 mod rewrite;
 mod savepoint;
 mod scan_exec;
+mod schema;
 mod settings;
 pub mod sleep;
 pub mod stats;
@@ -73,9 +75,7 @@ use datafusion::logical_expr::{create_udf, ColumnarValue, LogicalPlan, Volatilit
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::{
-    Ident, ObjectName, ObjectNamePart, Statement, TransactionMode,
-};
+use datafusion::sql::sqlparser::ast::{Ident, ObjectName, Statement, TransactionMode};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use futures::StreamExt;
@@ -260,35 +260,6 @@ pub fn column_name(name: &ObjectName) -> String {
         .unwrap_or_default()
 }
 
-/// The table name an object name refers to, checking schema and database
-/// qualifiers.
-pub fn table_name(name: &ObjectName) -> EngineResult<String> {
-    let parts: Vec<String> = name
-        .0
-        .iter()
-        .map(|p| match p {
-            ObjectNamePart::Identifier(i) => Ok(ident_name(i)),
-            other => Err(EngineError::FeatureNotSupported(format!(
-                "name part {other}"
-            ))),
-        })
-        .collect::<EngineResult<_>>()?;
-    match parts.as_slice() {
-        [table] => Ok(table.clone()),
-        [schema, table] if schema == DEFAULT_SCHEMA => Ok(table.clone()),
-        [database, schema, table] if database == DEFAULT_DATABASE && schema == DEFAULT_SCHEMA => {
-            Ok(table.clone())
-        }
-        [schema, _] | [_, schema, _] => Err(EngineError::UndefinedTable(format!(
-            "{schema}.{}",
-            parts.last().expect("non-empty")
-        ))),
-        _ => Err(EngineError::Syntax(format!(
-            "improper qualified name: {name}"
-        ))),
-    }
-}
-
 /// A connection's SQL state.
 /// A NOTICE or WARNING for the client.
 #[derive(Debug, Clone)]
@@ -334,12 +305,14 @@ pub struct Session {
     hidden_rows: Option<for_update::Hidden>,
     /// The running query's sorts before a LIMIT, for its scans.
     order_hints: provider::OrderHints,
+    /// What `current_schema()` says: the search path's first schema.
+    current_schema: Arc<parking_lot::Mutex<String>>,
 }
 
 impl Session {
     pub fn new(engine: Arc<Engine>, user: &str, database: &str) -> Session {
         let config = SessionConfig::new()
-            .with_default_catalog_and_schema(DEFAULT_DATABASE, DEFAULT_SCHEMA)
+            .with_default_catalog_and_schema(DEFAULT_DATABASE, provider::PATH_SCHEMA)
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(false)
             // A scan streams rows on demand; round-robin repartitioning
@@ -360,6 +333,19 @@ impl Session {
             )),
         );
         register_functions(&ctx, user, database);
+        let current_schema = Arc::new(parking_lot::Mutex::new(DEFAULT_SCHEMA.to_string()));
+        let schema = current_schema.clone();
+        ctx.register_udf(create_udf(
+            "current_schema",
+            vec![],
+            DataType::Utf8,
+            Volatility::Stable,
+            Arc::new(move |_args: &[ColumnarValue]| {
+                Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+                    schema.lock().clone(),
+                ))))
+            }),
+        ));
         let sequences = sequence::SessionSequences::new(engine.clone());
         for udf in sequence::functions(&sequences) {
             ctx.register_udf(udf);
@@ -396,12 +382,73 @@ impl Session {
             sequences,
             hidden_rows: None,
             order_hints: Default::default(),
+            current_schema,
         }
     }
 
     /// The session's user.
     pub fn user(&self) -> &str {
         &self.user
+    }
+
+    /// The existing schemas of the session's `search_path`, in order.
+    pub(crate) fn search_path(&self, catalog: &Catalog) -> Vec<String> {
+        names::search_schemas(
+            self.settings.get("search_path").unwrap_or("public"),
+            &self.user,
+            catalog,
+        )
+    }
+
+    /// The catalog key of the object `name` refers to ([`names`]).
+    pub(crate) fn resolve(&self, name: &ObjectName) -> EngineResult<String> {
+        let (schema, name) = names::parts(name)?;
+        let catalog = self.statement_catalog(self.snapshot());
+        names::lookup_key(
+            &catalog,
+            &self.search_path(&catalog),
+            schema.as_deref(),
+            &name,
+        )
+    }
+
+    /// An error about a table outside `public` carries its schema (for
+    /// the SCHEMA NAME field): the first schema of the path, else any,
+    /// holding a table of that name.
+    fn in_schema(&self, error: EngineError) -> EngineError {
+        let (Some(table), _, _) = error.table_column_constraint() else {
+            return error;
+        };
+        let catalog = self.statement_catalog(self.snapshot());
+        let holds = |schema: &String| {
+            catalog
+                .table(&kimberlite_catalog::relation_key(schema, table))
+                .is_some()
+        };
+        let schema = self
+            .search_path(&catalog)
+            .into_iter()
+            .find(holds)
+            .or_else(|| catalog.schemas().map(|s| s.name.clone()).find(holds));
+        match schema {
+            Some(schema) if schema != DEFAULT_SCHEMA => EngineError::InSchema {
+                error: Box::new(error),
+                schema,
+            },
+            _ => error,
+        }
+    }
+
+    /// Where a new object called `name` goes: (schema, bare name).
+    pub(crate) fn creation_target(&self, name: &ObjectName) -> EngineResult<(String, String)> {
+        let (schema, name) = names::parts(name)?;
+        let catalog = self.statement_catalog(self.snapshot());
+        names::creation_target(
+            &catalog,
+            &self.search_path(&catalog),
+            schema.as_deref(),
+            &name,
+        )
     }
 
     /// The switch a CancelRequest for this session flips.
@@ -524,6 +571,7 @@ impl Session {
                 Ok(outcome)
             }
             Err(error) => {
+                let error = self.in_schema(error);
                 match &mut self.txn {
                     Some(txn) if txn.explicit => txn.failed = true,
                     _ => self.txn = None,
@@ -591,6 +639,11 @@ impl Session {
         }
     }
 
+    /// Queues a notice taken earlier (to put notices in PostgreSQL's order).
+    pub(crate) fn push_notice(&mut self, notice: Notice) {
+        self.notices.push(notice);
+    }
+
     /// Takes the notices the last statement produced.
     pub fn take_notices(&mut self) -> Vec<Notice> {
         std::mem::take(&mut self.notices)
@@ -656,6 +709,7 @@ impl Session {
             Statement::AlterTable(_) => "ALTER TABLE",
             Statement::CreateIndex(_) => "CREATE INDEX",
             Statement::CreateView(_) => "CREATE VIEW",
+            Statement::CreateSchema { .. } => "CREATE SCHEMA",
             Statement::Comment { .. } => "COMMENT",
             Statement::CreateSequence { name, .. } => match alter_sequence::disguised(name) {
                 Some(_) => "ALTER SEQUENCE",
@@ -728,6 +782,18 @@ impl Session {
             Statement::AlterTable(alter) => alter_table::alter_table(self, alter).await,
             Statement::CreateIndex(create) => index::create_index(self, create).await,
             Statement::CreateView(create) => view::create_view(self, create).await,
+            Statement::CreateSchema {
+                schema_name,
+                if_not_exists,
+                ..
+            } => schema::create_schema(self, &schema_name, if_not_exists),
+            Statement::Drop {
+                object_type: datafusion::sql::sqlparser::ast::ObjectType::Schema,
+                if_exists,
+                names,
+                cascade,
+                ..
+            } => schema::drop_schemas(self, if_exists, &names, cascade).await,
             Statement::Comment {
                 object_type,
                 object_name,
@@ -915,8 +981,13 @@ impl Session {
                 );
             }
         }
-        self.sequences
-            .set_scope(catalog.clone(), self.settings.read_only());
+        let search_path = self.search_path(&catalog);
+        *self.current_schema.lock() = names::current_schema(&search_path);
+        self.sequences.set_scope(
+            catalog.clone(),
+            search_path.clone(),
+            self.settings.read_only(),
+        );
         let scope = ReadScope {
             snapshot,
             catalog,
@@ -925,6 +996,7 @@ impl Session {
             statement: self.statement.clone(),
             previous: self.previous_statement,
             zone: self.zone(),
+            search_path,
             order_hints: self.order_hints.clone(),
         };
         self.order_hints.lock().clear();
@@ -1174,7 +1246,6 @@ fn register_functions(ctx: &SessionContext, user: &str, database: &str) {
     // Pools call it between borrowers; no advisory lock is ever held.
     constant("pg_advisory_unlock_all", String::new());
     constant("current_database", database.to_string());
-    constant("current_schema", DEFAULT_SCHEMA.to_string());
     constant("current_user", user.to_string());
     constant("session_user", user.to_string());
     ctx.register_udf(sleep::pg_sleep());

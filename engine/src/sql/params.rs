@@ -23,7 +23,7 @@ use super::convert::parse_bytea;
 use super::dml::{quote, returning_rows};
 use super::provider::DML_TARGET;
 use super::types::META_OID;
-use super::{column_name, ident_name, table_name, Session};
+use super::{column_name, ident_name, Session};
 use crate::error::{EngineError, EngineResult};
 
 /// What Describe reports.
@@ -259,7 +259,7 @@ pub async fn describe(session: &mut Session, statement: &Statement) -> EngineRes
             let snapshot = session.snapshot();
             let catalog = session.statement_catalog(snapshot);
             let table = catalog
-                .table(&table_name(name)?)
+                .table(&session.resolve(name)?)
                 .cloned()
                 .ok_or_else(|| EngineError::UndefinedTable(name.to_string()))?;
             let targets: Vec<Option<SqlType>> = if insert.columns.is_empty() {

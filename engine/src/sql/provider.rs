@@ -73,9 +73,11 @@ pub struct ReadScope {
     pub previous: StatementTotals,
     /// The session's TimeZone as an Arrow zone label ([`super::types::arrow_zone`]).
     pub zone: Arc<str>,
+    /// The existing schemas of the session's search_path, in order.
+    pub search_path: Vec<String>,
     /// Columns (by name) the statement sorts each table by before a
     /// LIMIT; filled once the statement is planned, read when its scans
-    /// are ([`super::order_hints`]).
+    /// are (see the `order_hints` module).
     pub order_hints: OrderHints,
 }
 
@@ -90,40 +92,94 @@ pub type ScopeSlot = Arc<Mutex<Option<ReadScope>>>;
 pub type ViewPlanner =
     Arc<dyn Fn(String) -> futures::future::BoxFuture<'static, DfResult<LogicalPlan>> + Send + Sync>;
 
-/// The `kimberlite` catalog with its one schema, `public`.
-#[derive(Debug)]
+/// The schema DataFusion resolves unqualified names in: not a schema of
+/// ours but the session's search_path, searched in order.
+pub const PATH_SCHEMA: &str = "$path";
+
+/// The `kimberlite` catalog: `public`, the schemas created with CREATE
+/// SCHEMA, and the search path for unqualified names.
 pub struct KimberliteCatalog {
-    schema: Arc<KimberliteSchema>,
+    engine: Arc<Engine>,
+    scope: ScopeSlot,
+    views: ViewPlanner,
+}
+
+impl fmt::Debug for KimberliteCatalog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KimberliteCatalog")
+    }
 }
 
 impl KimberliteCatalog {
     pub fn new(engine: Arc<Engine>, scope: ScopeSlot, views: ViewPlanner) -> Self {
         KimberliteCatalog {
-            schema: Arc::new(KimberliteSchema {
-                engine,
-                scope,
-                views,
-            }),
+            engine,
+            scope,
+            views,
         }
+    }
+
+    fn provider(&self, space: Option<String>) -> Arc<dyn SchemaProvider> {
+        Arc::new(KimberliteSchema {
+            engine: self.engine.clone(),
+            scope: self.scope.clone(),
+            views: self.views.clone(),
+            space,
+        })
     }
 }
 
 impl CatalogProvider for KimberliteCatalog {
     fn schema_names(&self) -> Vec<String> {
-        vec![kimberlite_catalog::DEFAULT_SCHEMA.to_string()]
+        let mut names = vec![kimberlite_catalog::DEFAULT_SCHEMA.to_string()];
+        if let Some(scope) = &*self.scope.lock() {
+            names.extend(scope.catalog.schemas().map(|s| s.name.clone()));
+        }
+        names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
-        (name == kimberlite_catalog::DEFAULT_SCHEMA)
-            .then(|| self.schema.clone() as Arc<dyn SchemaProvider>)
+        if name == PATH_SCHEMA {
+            return Some(self.provider(None));
+        }
+        let exists = self
+            .scope
+            .lock()
+            .as_ref()
+            .is_some_and(|scope| scope.catalog.schema_exists(name));
+        exists.then(|| self.provider(Some(name.to_string())))
     }
 }
 
-/// Resolves table names against the statement's scope.
+/// Resolves table names against the statement's scope, in one schema
+/// (`space`) or, for `None`, through the search path.
 pub struct KimberliteSchema {
     engine: Arc<Engine>,
     scope: ScopeSlot,
     views: ViewPlanner,
+    space: Option<String>,
+}
+
+impl KimberliteSchema {
+    /// The catalog key `name` means here.
+    fn key(&self, scope: &ReadScope, name: &str) -> String {
+        match &self.space {
+            Some(schema) => kimberlite_catalog::relation_key(schema, name),
+            None => scope
+                .search_path
+                .iter()
+                .map(|schema| kimberlite_catalog::relation_key(schema, name))
+                .find(|key| scope.catalog.relation_exists(key))
+                .unwrap_or_else(|| name.to_string()),
+        }
+    }
+
+    /// Names only the search path knows: the DML target, the stats view.
+    fn is_path(&self) -> bool {
+        self.space
+            .as_deref()
+            .is_none_or(|s| s == kimberlite_catalog::DEFAULT_SCHEMA)
+    }
 }
 
 impl fmt::Debug for KimberliteSchema {
@@ -135,12 +191,23 @@ impl fmt::Debug for KimberliteSchema {
 #[async_trait]
 impl SchemaProvider for KimberliteSchema {
     fn table_names(&self) -> Vec<String> {
+        let schema = self
+            .space
+            .clone()
+            .unwrap_or_else(|| kimberlite_catalog::DEFAULT_SCHEMA.to_string());
         match &*self.scope.lock() {
             Some(scope) => scope
                 .catalog
                 .tables()
+                .filter(|t| scope.catalog.schema_of(t.id) == schema)
                 .map(|t| t.name.clone())
-                .chain(scope.catalog.views().map(|v| v.name.clone()))
+                .chain(
+                    scope
+                        .catalog
+                        .views()
+                        .filter(|v| scope.catalog.schema_of(v.id) == schema)
+                        .map(|v| v.name.clone()),
+                )
                 .collect(),
             None => vec![],
         }
@@ -150,10 +217,11 @@ impl SchemaProvider for KimberliteSchema {
         let Some(scope) = self.scope.lock().clone() else {
             return Ok(None);
         };
-        if name == STATS_VIEW {
+        if name == STATS_VIEW && self.is_path() {
             return Ok(Some(stats_table(&self.engine, scope.previous)?));
         }
-        if let Some(view) = scope.catalog.view(name) {
+        let key = self.key(&scope, name);
+        if let Some(view) = scope.catalog.view(&key) {
             let plan = (self.views)(view.query_sql.clone()).await?;
             let plan = name_columns(plan, &view.columns)?;
             return Ok(Some(Arc::new(datafusion::catalog::view::ViewTable::new(
@@ -161,13 +229,13 @@ impl SchemaProvider for KimberliteSchema {
                 Some(view.query_sql.clone()),
             ))));
         }
-        let (table, hidden) = if name == DML_TARGET {
+        let (table, hidden) = if name == DML_TARGET && self.is_path() {
             match &scope.dml_target {
                 Some(t) => (t.clone(), true),
                 None => return Ok(None),
             }
         } else {
-            match scope.catalog.table(name) {
+            match scope.catalog.table(&key) {
                 Some(t) => (t.clone(), false),
                 None => return Ok(None),
             }
@@ -188,7 +256,8 @@ impl SchemaProvider for KimberliteSchema {
     fn table_exist(&self, name: &str) -> bool {
         match &*self.scope.lock() {
             Some(scope) => {
-                scope.catalog.table(name).is_some() || scope.catalog.view(name).is_some()
+                let key = self.key(scope, name);
+                scope.catalog.table(&key).is_some() || scope.catalog.view(&key).is_some()
             }
             None => false,
         }

@@ -30,7 +30,7 @@ use parking_lot::Mutex;
 
 use super::ddl::{catalog_change, current_catalog};
 use super::types::sql_type_from_ast;
-use super::{table_name, Outcome, Session};
+use super::{Outcome, Session};
 use crate::error::{EngineError, EngineResult};
 use crate::Engine;
 
@@ -179,7 +179,7 @@ pub(super) fn define_over(
 /// with a digit added if that name is taken.
 pub(super) fn owned_sequence(
     session: &Session,
-    table: &str,
+    (schema, table): (&str, &str),
     column: &str,
     data_type: SqlType,
     owner: (TableId, usize),
@@ -188,7 +188,9 @@ pub(super) fn owned_sequence(
 ) -> EngineResult<SequenceDef> {
     let catalog = current_catalog(session);
     let base = format!("{table}_{column}_seq");
-    let free = |n: &String| !catalog.relation_exists(n) && !taken.contains(n);
+    let free = |n: &String| {
+        !catalog.relation_exists(&kimberlite_catalog::relation_key(schema, n)) && !taken.contains(n)
+    };
     let name = std::iter::once(base.clone())
         .chain((1..).map(|n| format!("{base}{n}")))
         .find(free)
@@ -205,12 +207,12 @@ pub(super) fn create_sequence(
     options: &[SequenceOptions],
     owned_by: Option<&ObjectName>,
 ) -> EngineResult<Outcome> {
-    let name = table_name(name)?;
+    let (schema, name) = session.creation_target(name)?;
     let tag = Outcome::Command {
         tag: "CREATE SEQUENCE".into(),
     };
     let catalog = current_catalog(session);
-    if catalog.relation_exists(&name) {
+    if catalog.relation_exists(&kimberlite_catalog::relation_key(&schema, &name)) {
         if if_not_exists {
             session.notice(
                 "NOTICE",
@@ -232,6 +234,7 @@ pub(super) fn create_sequence(
     };
     let id = session.engine.allocate_table_id();
     let def = define_over(None, id, name, data_type, options, owner)?;
+    super::ddl::place(session, id, &schema)?;
     catalog_change(session, CatalogChange::CreateSequence(def))?;
     Ok(tag)
 }
@@ -269,7 +272,7 @@ pub(super) fn drop_sequences(
     cascade: bool,
 ) -> EngineResult<Outcome> {
     for name in names {
-        let name = table_name(name)?;
+        let name = session.resolve(name)?;
         let catalog = current_catalog(session);
         let Some(sequence) = catalog.sequence(&name).cloned() else {
             if catalog.table(&name).is_some() {
@@ -330,6 +333,8 @@ pub struct SessionSequences {
     /// The statement runs in a READ ONLY transaction: nextval and setval
     /// are 25006.
     read_only: std::sync::atomic::AtomicBool,
+    /// The statement's search path, for unqualified sequence names.
+    search_path: Mutex<Vec<String>>,
 }
 
 impl std::fmt::Debug for SessionSequences {
@@ -346,12 +351,14 @@ impl SessionSequences {
             current: Mutex::default(),
             last: Mutex::default(),
             read_only: Default::default(),
+            search_path: Mutex::new(vec![DEFAULT_SCHEMA.to_string()]),
         })
     }
 
     /// What the statement about to run sees.
-    pub fn set_scope(&self, catalog: Arc<Catalog>, read_only: bool) {
+    pub fn set_scope(&self, catalog: Arc<Catalog>, search_path: Vec<String>, read_only: bool) {
         *self.catalog.lock() = catalog;
+        *self.search_path.lock() = search_path;
         self.read_only
             .store(read_only, std::sync::atomic::Ordering::Relaxed);
     }
@@ -365,9 +372,11 @@ impl SessionSequences {
 
     /// The sequence a regclass-style name (`s`, `public.s`, `"S"`) denotes.
     fn resolve(&self, text: &str) -> EngineResult<Arc<SequenceDef>> {
-        let name =
+        let (schema, name) =
             relation_name(text).ok_or_else(|| EngineError::UndefinedTable(text.to_string()))?;
         let catalog = self.catalog.lock().clone();
+        let path = self.search_path.lock().clone();
+        let name = super::names::lookup_key(&catalog, &path, schema.as_deref(), &name)?;
         match catalog.sequence(&name) {
             Some(def) => Ok(def.clone()),
             None if catalog.table(&name).is_some() => Err(EngineError::WrongObjectType(format!(
@@ -430,7 +439,7 @@ impl SessionSequences {
 }
 
 /// `s`, `public.s`, `"My Seq"` → the catalog name; `None` for another schema.
-fn relation_name(text: &str) -> Option<String> {
+fn relation_name(text: &str) -> Option<(Option<String>, String)> {
     let mut parts = Vec::new();
     let mut rest = text.trim();
     while !rest.is_empty() {
@@ -460,8 +469,8 @@ fn relation_name(text: &str) -> Option<String> {
         rest = tail.strip_prefix('.').unwrap_or(tail).trim_start();
     }
     match parts.as_slice() {
-        [name] => Some(name.clone()),
-        [schema, name] if schema == DEFAULT_SCHEMA => Some(name.clone()),
+        [name] => Some((None, name.clone())),
+        [schema, name] => Some((Some(schema.clone()), name.clone())),
         _ => None,
     }
 }
@@ -635,17 +644,18 @@ mod tests {
 
     #[test]
     fn relation_names_read_like_regclass() {
-        assert_eq!(relation_name("s").as_deref(), Some("s"));
-        assert_eq!(relation_name("S").as_deref(), Some("s"));
+        let name = |text: &str| relation_name(text).map(|(s, n)| (s, n.to_string()));
+        assert_eq!(name("s"), Some((None, "s".into())));
+        assert_eq!(name("S"), Some((None, "s".into())));
         assert_eq!(
-            relation_name("public.Orders_id_seq").as_deref(),
-            Some("orders_id_seq")
+            name("public.Orders_id_seq"),
+            Some((Some("public".into()), "orders_id_seq".into()))
         );
         assert_eq!(
-            relation_name("\"My \"\"Seq\"\"\"").as_deref(),
-            Some("My \"Seq\"")
+            name("\"My \"\"Seq\"\"\""),
+            Some((None, "My \"Seq\"".into()))
         );
-        assert_eq!(relation_name("other.s"), None);
+        assert_eq!(name("a.b.c"), None);
     }
 }
 

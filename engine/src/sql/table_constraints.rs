@@ -14,7 +14,7 @@ use kimberlite_catalog::{
     Catalog, Constraint, ConstraintKind, ForeignKey, RefAction, SqlType, TableDef,
 };
 
-use super::{ident_name, table_name};
+use super::ident_name;
 use crate::error::{EngineError, EngineResult};
 
 /// `PRIMARY KEY`: its name when given, and its columns.
@@ -173,7 +173,13 @@ impl ConstraintSpecs {
 
     /// The catalog constraints of `table` (whose columns and primary key
     /// are set), named and resolved against `catalog`.
-    pub fn resolve(self, table: &TableDef, catalog: &Catalog) -> EngineResult<Vec<Constraint>> {
+    pub fn resolve(
+        self,
+        table: &TableDef,
+        schema: &str,
+        catalog: &Catalog,
+        path: &[String],
+    ) -> EngineResult<Vec<Constraint>> {
         // Names the table's constraints already use (ALTER TABLE ADD).
         let mut taken = vec![table.primary_key_name()];
         taken.extend(table.constraints.iter().map(|c| c.name.clone()));
@@ -226,8 +232,12 @@ impl ConstraintSpecs {
         }
         for spec in self.foreign_keys {
             let base = format!("{}_{}_fkey", table.name, spec.columns.join("_"));
-            let fk =
-                resolve_foreign_key(table, catalog, &spec, spec.name.as_deref().unwrap_or(&base))?;
+            let fk = resolve_foreign_key(
+                (table, schema),
+                (catalog, path),
+                &spec,
+                spec.name.as_deref().unwrap_or(&base),
+            )?;
             add(spec.name, base, ConstraintKind::ForeignKey(fk))?;
         }
         Ok(out)
@@ -288,13 +298,24 @@ fn is_integer(t: SqlType) -> bool {
 }
 
 fn resolve_foreign_key(
-    table: &TableDef,
-    catalog: &Catalog,
+    (table, schema): (&TableDef, &str),
+    (catalog, path): (&Catalog, &[String]),
     spec: &ForeignKeySpec,
     constraint_name: &str,
 ) -> EngineResult<ForeignKey> {
-    let ref_name = table_name(&spec.table)?;
-    let referenced: &TableDef = if ref_name == table.name {
+    let (ref_schema, ref_bare) = super::names::parts(&spec.table)?;
+    let ref_name = super::names::lookup_key(catalog, path, ref_schema.as_deref(), &ref_bare)?;
+    // The table itself (being created or altered): named with its schema,
+    // or unqualified where no other relation has the name.
+    let is_self = ref_bare == table.name
+        && match &ref_schema {
+            Some(s) => s == schema,
+            None => {
+                !catalog.relation_exists(&ref_name)
+                    || catalog.table(&ref_name).is_some_and(|t| t.id == table.id)
+            }
+        };
+    let referenced: &TableDef = if is_self {
         table
     } else {
         catalog

@@ -20,7 +20,7 @@ use kimberlite_catalog::TableDef;
 
 use super::ddl::current_catalog;
 use super::dml::quote;
-use super::{table_name, Outcome, Session};
+use super::{Outcome, Session};
 use crate::error::{EngineError, EngineResult};
 
 /// Referencing tables before the tables they reference (so the foreign
@@ -47,7 +47,7 @@ pub(super) async fn truncate(session: &mut Session, truncate: Truncate) -> Engin
     let catalog = current_catalog(session);
     let mut tables: Vec<Arc<TableDef>> = Vec::new();
     for target in &truncate.table_names {
-        let name = table_name(&target.name)?;
+        let name = session.resolve(&target.name)?;
         let table = match catalog.table(&name) {
             Some(table) => table.clone(),
             None if catalog.sequence(&name).is_some() => {

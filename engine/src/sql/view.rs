@@ -19,15 +19,15 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions, visit_relations, visit_relations_mut, CreateView, Expr, Ident, ObjectName,
-    ObjectNamePart, Query, SelectItem, SetExpr, Statement,
+    visit_expressions, visit_relations, visit_relations_mut, CreateView, Expr, ObjectName, Query,
+    SelectItem, SetExpr, Statement,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use kimberlite_catalog::{Catalog, CatalogChange, ViewDef};
 
 use super::ddl::{catalog_change, current_catalog};
-use super::{ident_name, table_name, Outcome, Session};
+use super::{ident_name, Outcome, Session};
 use crate::error::{EngineError, EngineResult};
 
 /// How deep views may nest in one statement (a cycle made by OR REPLACE
@@ -43,10 +43,11 @@ pub(super) async fn create_view(
             "materialized and temporary views are not supported yet".into(),
         ));
     }
-    let name = table_name(&create.name)?;
+    let (schema, name) = session.creation_target(&create.name)?;
+    let key = kimberlite_catalog::relation_key(&schema, &name);
     let catalog = current_catalog(session);
-    let replaced = catalog.view(&name).cloned();
-    if catalog.relation_exists(&name) && !(create.or_replace && replaced.is_some()) {
+    let replaced = catalog.view(&key).cloned();
+    if catalog.relation_exists(&key) && !(create.or_replace && replaced.is_some()) {
         if create.if_not_exists {
             session.notice(
                 "NOTICE",
@@ -83,7 +84,7 @@ pub(super) async fn create_view(
     }
     let mut depends_on = BTreeSet::new();
     let _ = visit_relations(&statement, |relation: &ObjectName| {
-        if let Ok(name) = table_name(relation) {
+        if let Ok(name) = session.resolve(relation) {
             if let Some(id) = relation_id(&catalog, &name) {
                 depends_on.insert(id);
             }
@@ -105,7 +106,11 @@ pub(super) async fn create_view(
             catalog_change(session, CatalogChange::DropView { id: old.id })?;
             old.id
         }
-        None => session.engine.allocate_table_id(),
+        None => {
+            let id = session.engine.allocate_table_id();
+            super::ddl::place(session, id, &schema)?;
+            id
+        }
     };
     depends_on.remove(&id);
     catalog_change(
@@ -166,7 +171,7 @@ pub(super) fn drop_views(
     let catalog = current_catalog(session);
     let mut dropped: Vec<Arc<ViewDef>> = Vec::new();
     for name in names {
-        let name = table_name(name)?;
+        let name = session.resolve(name)?;
         match catalog.view(&name) {
             Some(view) => dropped.push(view.clone()),
             None if catalog.table(&name).is_some() => {
@@ -300,29 +305,33 @@ fn selects_star(query: &Query) -> bool {
     }
 }
 
-/// Views that read table `from` follow its rename to `to`: their text is
-/// rewritten (same id, same columns).
+/// Views that read table `from` (a catalog key) follow its rename to
+/// `to`: their text is rewritten (same id, same columns). Runs before the
+/// rename, while the old name still resolves.
 pub(super) fn follow_table_rename(
     session: &mut Session,
     table: u64,
     from: &str,
-    to: &str,
+    to: &ObjectName,
 ) -> EngineResult<()> {
     let catalog = current_catalog(session);
+    let mut rewritten = Vec::new();
     for view in catalog.views().filter(|v| v.depends_on.contains(&table)) {
         let Some(mut query) = parse_query(&view.query_sql) else {
             continue;
         };
         let _ = visit_relations_mut(&mut query, |relation: &mut ObjectName| {
-            if table_name(relation).is_ok_and(|name| name == from) {
-                *relation =
-                    ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote('"', to))]);
+            if session.resolve(relation).is_ok_and(|key| key == from) {
+                *relation = to.clone();
             }
             ControlFlow::<()>::Continue(())
         });
         let mut def = (**view).clone();
         def.query_sql = query.to_string();
-        catalog_change(session, CatalogChange::DropView { id: view.id })?;
+        rewritten.push(def);
+    }
+    for def in rewritten {
+        catalog_change(session, CatalogChange::DropView { id: def.id })?;
         catalog_change(session, CatalogChange::CreateView(def))?;
     }
     Ok(())

@@ -33,7 +33,7 @@ pub use format::{CopyOptions, Decoder, Format, Record, BINARY_SIGNATURE};
 
 use super::convert::coerce_column;
 use super::dml::{evaluate_defaults, lookup_table, no_such_column, quote, write_new_row};
-use super::{ident_name, parse, table_name, Outcome, Session};
+use super::{ident_name, parse, Outcome, Session};
 use crate::datum::{Datum, Row};
 use crate::error::{EngineError, EngineResult};
 
@@ -127,7 +127,7 @@ pub(super) async fn start(session: &mut Session, statement: Statement) -> Engine
             table_name: name,
             columns,
         } => {
-            let table = lookup_table(session, &table_name(&name)?)?;
+            let table = lookup_table(session, &session.resolve(&name)?)?;
             let targets = target_columns(&table, &columns)?;
             let names: Vec<String> = targets
                 .iter()
