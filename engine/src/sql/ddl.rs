@@ -243,10 +243,7 @@ pub(super) fn read_column(
             taken,
         )?;
         def.nullable = false;
-        def.default_sql = Some(sequence::nextval_sql(&kimberlite_catalog::relation_key(
-            schema,
-            &sequence.name,
-        )));
+        def.default_sql = Some(sequence::nextval_sql(schema, &sequence.name));
         owned = Some(sequence);
     }
     Ok((def, owned))

@@ -35,14 +35,21 @@ use crate::error::{EngineError, EngineResult};
 use crate::Engine;
 
 /// The DEFAULT of a SERIAL or identity column.
-pub fn nextval_sql(sequence: &str) -> String {
-    let plain = sequence
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    let name = if plain {
-        sequence.to_string()
+pub fn nextval_sql(schema: &str, sequence: &str) -> String {
+    let quote = |part: &str| {
+        let plain = part
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if plain {
+            part.to_string()
+        } else {
+            format!("\"{}\"", part.replace('"', "\"\""))
+        }
+    };
+    let name = if schema == DEFAULT_SCHEMA {
+        quote(sequence)
     } else {
-        format!("\"{}\"", sequence.replace('"', "\"\""))
+        format!("{}.{}", quote(schema), quote(sequence))
     };
     format!("nextval('{}')", name.replace('\'', "''"))
 }

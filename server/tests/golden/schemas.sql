@@ -30,6 +30,10 @@ CREATE INDEX ON orders (amount);
 SELECT id FROM orders WHERE amount = 20;
 SELECT nextval('orders_id_seq');
 SELECT nextval('sales.orders_id_seq');
+COPY orders (amount) FROM STDIN;
+40
+\.
+SELECT id, amount FROM sales.orders ORDER BY id;
 SET search_path = public;
 SELECT * FROM orders;
 SELECT * FROM items;
