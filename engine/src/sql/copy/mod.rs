@@ -195,9 +195,19 @@ async fn copy_in_table(
     let defaulted: Vec<usize> = (0..table.columns.len())
         .filter(|c| !targets.contains(c) && table.columns[*c].default_sql.is_some())
         .collect();
+    // `nextval` defaults are drawn per row below; evaluating them here too
+    // would use up a value.
+    let constant: Vec<usize> = defaulted
+        .iter()
+        .copied()
+        .filter(|&c| {
+            let sql = table.columns[c].default_sql.as_deref().unwrap_or_default();
+            super::sequence::default_sequence(sql).is_none()
+        })
+        .collect();
     let values = evaluate_defaults(
         session,
-        &defaulted
+        &constant
             .iter()
             .map(|&c| {
                 let column = &table.columns[c];
@@ -211,7 +221,7 @@ async fn copy_in_table(
     )
     .await?;
     let mut defaults: Row = vec![Datum::Null; table.columns.len()];
-    for (c, mut value) in defaulted.iter().copied().zip(values) {
+    for (c, mut value) in constant.iter().copied().zip(values) {
         defaults[c] = value.remove(0);
     }
     // `nextval` defaults (SERIAL, identity) draw a value per row.
