@@ -311,13 +311,7 @@ async fn drop_column(
                     )
                 })
                 .collect();
-            return Err(EngineError::DependentObjects {
-                message: format!(
-                    "cannot drop column {column} of table {} because other objects depend on it",
-                    table.name
-                ),
-                detail: details.join("\n"),
-            });
+            return Err(column_dependents(table, column, &details));
         }
         let ids: Vec<u64> = views.iter().map(|v| v.id).collect();
         let mut all = views.clone();
@@ -345,13 +339,7 @@ async fn drop_column(
                 )
             })
             .collect();
-        return Err(EngineError::DependentObjects {
-            message: format!(
-                "cannot drop column {column} of table {} because other objects depend on it",
-                table.name
-            ),
-            detail: details.join("\n"),
-        });
+        return Err(column_dependents(table, column, &details));
     }
     for (other, constraint, _) in &broken {
         session.notice(
@@ -489,6 +477,17 @@ async fn drop_column(
         }
     }
     Ok(())
+}
+
+/// 2BP01 for DROP COLUMN without CASCADE: what depends on the column.
+fn column_dependents(table: &TableDef, column: &str, details: &[String]) -> EngineError {
+    EngineError::DependentObjects {
+        message: format!(
+            "cannot drop column {column} of table {} because other objects depend on it",
+            table.name
+        ),
+        detail: details.join("\n"),
+    }
 }
 
 /// Whether the SQL expression names `column`.

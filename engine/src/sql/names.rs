@@ -39,8 +39,9 @@ pub fn parts(name: &ObjectName) -> EngineResult<(Option<String>, String)> {
         [database, schema, name] if database == DEFAULT_DATABASE => {
             Ok((Some(schema.clone()), name.clone()))
         }
+        // PostgreSQL's own words (0A000) for naming another database.
         [_, _, _] => Err(EngineError::FeatureNotSupported(format!(
-            "cross-database references are not implemented: {name}"
+            "cross-database references are not implemented: \"{name}\""
         ))),
         _ => Err(EngineError::Syntax(format!(
             "improper qualified name (too many dotted names): {name}"

@@ -449,26 +449,32 @@ impl KimberliteTable {
     /// indexes are offered only when the scan reads the table's newest
     /// definition (their entries follow it) and they are built.
     fn choose_access(&self, filters: &[Expr]) -> Access {
+        let usable = self.usable_indexes();
+        let indexes: Vec<&kimberlite_catalog::IndexDef> = usable.iter().map(|i| &**i).collect();
+        super::access::choose(&self.table, &indexes, filters, &literal_datum)
+    }
+
+    /// The secondary indexes a scan may use: built, and over the definition
+    /// it reads (index entries follow the table's newest definition).
+    fn usable_indexes(&self) -> Vec<Arc<kimberlite_catalog::IndexDef>> {
         let state = self.engine.state.read();
         let latest = state.latest_catalog();
         let current = latest
             .table_by_id(self.table.id)
             .is_some_and(|t| **t == *self.table);
-        let indexes: Vec<&kimberlite_catalog::IndexDef> = if current {
-            latest
-                .table_indexes(self.table.id)
-                .map(|i| &**i)
-                .filter(|i| {
-                    state
-                        .version_indexes
-                        .index(self.table.id, &i.column_positions())
-                        .is_some()
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        super::access::choose(&self.table, &indexes, filters, &literal_datum)
+        if !current {
+            return Vec::new();
+        }
+        latest
+            .table_indexes(self.table.id)
+            .filter(|i| {
+                state
+                    .version_indexes
+                    .index(self.table.id, &i.column_positions())
+                    .is_some()
+            })
+            .cloned()
+            .collect()
     }
 
     /// An index read in order, when the statement sorts this table's rows
@@ -505,24 +511,8 @@ impl KimberliteTable {
         {
             return None;
         }
-        let state = self.engine.state.read();
-        let latest = state.latest_catalog();
-        if !latest
-            .table_by_id(self.table.id)
-            .is_some_and(|t| **t == *self.table)
-        {
-            return None;
-        }
-        let indexes: Vec<&kimberlite_catalog::IndexDef> = latest
-            .table_indexes(self.table.id)
-            .map(|i| &**i)
-            .filter(|i| {
-                state
-                    .version_indexes
-                    .index(self.table.id, &i.column_positions())
-                    .is_some()
-            })
-            .collect();
+        let usable = self.usable_indexes();
+        let indexes: Vec<&kimberlite_catalog::IndexDef> = usable.iter().map(|i| &**i).collect();
         let access =
             super::access::choose_ordered(&self.table, &indexes, filters, &literal_datum, &hint)?;
         Some((access, output))
