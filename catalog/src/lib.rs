@@ -11,10 +11,12 @@
 //! knows nothing of Arrow, DataFusion or the wire protocol; the engine maps
 //! [`SqlType`] onto Arrow types and the server maps it onto wire encodings.
 //!
-//! Left out for now: databases other than the one, grants and policies.
-//! Each will be one more variant of [`CatalogChange`].
+//! Databases are tenants with a catalog each; what the cluster shares
+//! (roles, the database list) is in every one ([`database`]). Left out for
+//! now: grants and policies, each one more variant of [`CatalogChange`].
 
 mod constraint;
+mod database;
 mod index;
 mod sequence;
 mod types;
@@ -26,6 +28,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use constraint::{Constraint, ConstraintKind, ForeignKey, RefAction};
+pub use database::{DatabaseDef, DatabaseId, DEFAULT_DATABASE_ID};
 pub use index::{IndexColumn, IndexDef, IndexId};
 pub use sequence::{SequenceDef, SequenceId, SequenceValue};
 pub use types::{ArrayElement, SqlType};
@@ -37,7 +40,7 @@ pub type TableId = u64;
 
 /// The name of the superuser that `dev` and `start` create.
 pub const SUPERUSER: &str = "kimberlite";
-/// The database every node serves today.
+/// The database every cluster has (id [`DEFAULT_DATABASE_ID`]).
 pub const DEFAULT_DATABASE: &str = "kimberlite";
 /// The only schema today.
 pub const DEFAULT_SCHEMA: &str = "public";
@@ -283,6 +286,26 @@ pub enum CatalogChange {
         object: u64,
         schema: String,
     },
+    /// Cluster-wide (applied to every database's catalog).
+    CreateDatabase(DatabaseDef),
+    /// Cluster-wide; the kernel drops the database's catalog and rows.
+    DropDatabase {
+        id: DatabaseId,
+    },
+}
+
+impl CatalogChange {
+    /// A change to what the cluster shares — roles, the auth mode, the
+    /// database list — rather than to one database's objects.
+    pub fn is_cluster_wide(&self) -> bool {
+        matches!(
+            self,
+            CatalogChange::CreateRole(_)
+                | CatalogChange::SetAuthMode(_)
+                | CatalogChange::CreateDatabase(_)
+                | CatalogChange::DropDatabase { .. }
+        )
+    }
 }
 
 /// `CREATE SCHEMA name`.
@@ -323,6 +346,11 @@ pub struct Catalog {
     roles: BTreeMap<String, RoleDef>,
     auth_mode: Option<AuthMode>,
     next_table_id: TableId,
+    /// Databases other than the default one (which always exists), by name.
+    databases: BTreeMap<String, DatabaseDef>,
+    next_database_id: DatabaseId,
+    /// The name of the database this catalog is (`None`: the default one).
+    own_name: Option<String>,
 }
 
 /// Errors in catalog rules. The engine maps them to SQLSTATEs.
@@ -344,6 +372,10 @@ pub enum CatalogError {
     SchemaExists(String),
     #[error("schema \"{0}\" does not exist")]
     SchemaNotFound(String),
+    #[error("database \"{0}\" already exists")]
+    DatabaseExists(String),
+    #[error("database \"{0}\" does not exist")]
+    DatabaseNotFound(String),
     /// Another object depends on the one being dropped (2BP01).
     #[error("cannot drop {object} because other objects depend on it")]
     DependentObjects {
@@ -464,7 +496,8 @@ impl Catalog {
             .collect()
     }
 
-    fn id_in_use(&self, id: u64) -> bool {
+    /// Whether a table, sequence, index or view has id `id`.
+    pub fn id_in_use(&self, id: u64) -> bool {
         self.table_by_id(id).is_some()
             || self.sequence_by_id(id).is_some()
             || self.index_by_id(id).is_some()
@@ -555,6 +588,60 @@ impl Catalog {
     /// are the same on every replica and after every replay.
     pub fn next_table_id(&self) -> TableId {
         self.next_table_id.max(1)
+    }
+
+    /// A database by name (the default one included).
+    pub fn database(&self, name: &str) -> Option<DatabaseDef> {
+        if name == DEFAULT_DATABASE {
+            return Some(self.default_database());
+        }
+        self.databases.get(name).cloned()
+    }
+
+    /// A database by id.
+    pub fn database_by_id(&self, id: DatabaseId) -> Option<DatabaseDef> {
+        self.databases().into_iter().find(|d| d.id == id)
+    }
+
+    /// Every database, by id.
+    pub fn databases(&self) -> Vec<DatabaseDef> {
+        let mut all: Vec<DatabaseDef> = std::iter::once(self.default_database())
+            .chain(self.databases.values().cloned())
+            .collect();
+        all.sort_by_key(|d| d.id);
+        all
+    }
+
+    fn default_database(&self) -> DatabaseDef {
+        DatabaseDef {
+            id: DEFAULT_DATABASE_ID,
+            name: DEFAULT_DATABASE.into(),
+            owner: SUPERUSER.into(),
+        }
+    }
+
+    /// The id the next created database gets (never one used before).
+    pub fn next_database_id(&self) -> DatabaseId {
+        self.next_database_id.max(DEFAULT_DATABASE_ID + 1)
+    }
+
+    /// The name of the database this is the catalog of.
+    pub fn database_name(&self) -> &str {
+        self.own_name.as_deref().unwrap_or(DEFAULT_DATABASE)
+    }
+
+    /// The catalog database `name` starts from: what the cluster shares
+    /// (roles, auth mode, databases, the id counters), no objects.
+    pub fn cluster_part(&self, name: &str) -> Catalog {
+        Catalog {
+            own_name: Some(name.to_string()),
+            roles: self.roles.clone(),
+            auth_mode: self.auth_mode,
+            next_table_id: self.next_table_id,
+            databases: self.databases.clone(),
+            next_database_id: self.next_database_id,
+            ..Catalog::default()
+        }
     }
 
     /// Checks that `change` can apply, without applying it.
@@ -717,6 +804,26 @@ impl Catalog {
                 }
                 Ok(())
             }
+            CatalogChange::CreateDatabase(def) => {
+                if self.database(&def.name).is_some() {
+                    return Err(CatalogError::DatabaseExists(def.name.clone()));
+                }
+                if def.id < self.next_database_id() {
+                    return Err(CatalogError::Unsupported(format!(
+                        "database id {} reused",
+                        def.id
+                    )));
+                }
+                Ok(())
+            }
+            CatalogChange::DropDatabase { id } => match self.database_by_id(*id) {
+                Some(d) if d.id == DEFAULT_DATABASE_ID => Err(CatalogError::Unsupported(format!(
+                    "cannot drop the default database \"{}\"",
+                    d.name
+                ))),
+                Some(_) => Ok(()),
+                None => Err(CatalogError::DatabaseNotFound(format!("#{id}"))),
+            },
         }
     }
 
@@ -816,6 +923,13 @@ impl Catalog {
             }
             CatalogChange::Place { object, schema } => {
                 self.placement.insert(*object, schema.clone());
+            }
+            CatalogChange::CreateDatabase(def) => {
+                self.next_database_id = def.id + 1;
+                self.databases.insert(def.name.clone(), def.clone());
+            }
+            CatalogChange::DropDatabase { id } => {
+                self.databases.retain(|_, d| d.id != *id);
             }
         }
         Ok(())

@@ -125,11 +125,18 @@ fn main() {
         for statement in parse("CREATE TABLE r (id bigint PRIMARY KEY, v text)").unwrap() {
             session.execute(statement).await.unwrap();
         }
-        let table = engine.catalog().table("r").unwrap().id;
+        let table = engine
+            .catalog(kimberlite_engine::DEFAULT_TENANT)
+            .table("r")
+            .unwrap()
+            .id;
         let sequential = 2_000i64;
         let started = Instant::now();
         for id in 0..sequential {
-            engine.commit(insert(table, id)).await.unwrap();
+            engine
+                .commit(kimberlite_engine::DEFAULT_TENANT, insert(table, id))
+                .await
+                .unwrap();
         }
         let commit_micros = started.elapsed().as_secs_f64() * 1e6 / sequential as f64;
         let started = Instant::now();
@@ -140,7 +147,10 @@ fn main() {
             tasks.push(tokio::spawn(async move {
                 let mut id = sequential + w as i64;
                 while (id as u64) < ops {
-                    engine.commit(insert(table, id)).await.unwrap();
+                    engine
+                        .commit(kimberlite_engine::DEFAULT_TENANT, insert(table, id))
+                        .await
+                        .unwrap();
                     id += writers as i64;
                 }
             }));

@@ -27,6 +27,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use kimberlite_catalog::{Catalog, SqlType, TableDef, TableId};
 
@@ -151,10 +152,10 @@ impl KeyIndexes {
         }
     }
 
-    /// Indexes every table of `catalog`.
-    pub fn rebuild(catalog: &Catalog, projections: &Projections) -> KeyIndexes {
+    /// Indexes every table of the catalogs (one per database).
+    pub fn rebuild(catalogs: &[Arc<Catalog>], projections: &Projections) -> KeyIndexes {
         let mut indexes = KeyIndexes::default();
-        for table in catalog.tables() {
+        for table in catalogs.iter().flat_map(|c| c.tables()) {
             indexes.rebuild_table(table, projections.table(table.id));
         }
         indexes

@@ -186,6 +186,19 @@ pub enum EngineError {
     /// 3F000.
     #[error("schema \"{0}\" does not exist")]
     InvalidSchemaName(String),
+    /// 42P04.
+    #[error("database \"{0}\" already exists")]
+    DuplicateDatabase(String),
+    /// 3D000.
+    #[error("database \"{0}\" does not exist")]
+    UndefinedDatabase(String),
+    /// 55006: a database that sessions are connected to (or the one this
+    /// session is connected to) cannot be dropped.
+    #[error("{message}")]
+    ObjectInUse {
+        message: String,
+        detail: Option<String>,
+    },
     /// 3F000 for CREATE with no existing schema in search_path.
     #[error("no schema has been selected to create in")]
     NoSchemaSelected,
@@ -318,6 +331,9 @@ impl EngineError {
             EngineError::CannotCastColumn { .. } => "42804",
             EngineError::ColumnUsedByView { .. } => "0A000",
             EngineError::DuplicateSchema(_) => "42P06",
+            EngineError::DuplicateDatabase(_) => "42P04",
+            EngineError::UndefinedDatabase(_) => "3D000",
+            EngineError::ObjectInUse { .. } => "55006",
             EngineError::ReservedName { .. } => "42939",
             EngineError::InvalidSchemaName(_) => "3F000",
             EngineError::NoSchemaSelected => "3F000",
@@ -387,6 +403,7 @@ impl EngineError {
             )),
             EngineError::DependentObjects { detail, .. } => Some(detail.clone()),
             EngineError::ReservedName { detail, .. } => Some(detail.clone()),
+            EngineError::ObjectInUse { detail, .. } => detail.clone(),
             EngineError::ColumnUsedByView { view, column } => Some(format!(
                 "rule _RETURN on view {view} depends on column \"{column}\""
             )),
@@ -512,6 +529,8 @@ impl From<CatalogError> for EngineError {
             CatalogError::SequenceNotFound(name) => EngineError::UndefinedTable(name),
             CatalogError::SchemaExists(name) => EngineError::DuplicateSchema(name),
             CatalogError::SchemaNotFound(name) => EngineError::InvalidSchemaName(name),
+            CatalogError::DatabaseExists(name) => EngineError::DuplicateDatabase(name),
+            CatalogError::DatabaseNotFound(name) => EngineError::UndefinedDatabase(name),
             CatalogError::DependentObjects { object, detail } => EngineError::DependentObjects {
                 message: format!("cannot drop {object} because other objects depend on it"),
                 detail,

@@ -24,6 +24,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use kimberlite_catalog::{Catalog, TableDef, TableId};
 
@@ -128,11 +129,13 @@ impl VersionIndexes {
         self.indexes.retain(|(t, _), _| *t != table);
     }
 
-    /// Indexes every table of `catalog`.
-    pub fn rebuild(catalog: &Catalog, projections: &Projections) -> VersionIndexes {
+    /// Indexes every table of the catalogs (one per database).
+    pub fn rebuild(catalogs: &[Arc<Catalog>], projections: &Projections) -> VersionIndexes {
         let mut indexes = VersionIndexes::default();
-        for table in catalog.tables() {
-            indexes.rebuild_table(catalog, table, projections.table(table.id));
+        for catalog in catalogs {
+            for table in catalog.tables() {
+                indexes.rebuild_table(catalog, table, projections.table(table.id));
+            }
         }
         indexes
     }

@@ -12,12 +12,21 @@
 //! client gets its 23505 or 40001; apply's check is the deterministic
 //! backstop, and a logged command that fails it means the log or the code is
 //! broken: replay refuses to continue.
+//!
+//! Each database (tenant) has its own catalog history; a command belongs to
+//! one database (the log frame's tenant) and is checked against that
+//! database's catalog. Changes to what the cluster shares (roles, the
+//! database list) are applied to every database's catalog alike. Rows,
+//! sequences and indexes are keyed by ids that are unique cluster-wide, so
+//! they need no per-database split.
 
 use std::sync::Arc;
 
 use std::collections::BTreeMap;
 
-use kimberlite_catalog::{Catalog, CatalogChange, SequenceId, SequenceValue, TableId};
+use kimberlite_catalog::{
+    Catalog, CatalogChange, DatabaseId, SequenceId, SequenceValue, TableId, DEFAULT_DATABASE_ID,
+};
 use kimberlite_consensus::Op;
 use serde::{Deserialize, Serialize};
 
@@ -147,6 +156,23 @@ pub struct CatalogHistory {
 const CATALOG_VERSIONS_MAX: usize = 64;
 
 impl CatalogHistory {
+    fn starting_with(op: Op, catalog: Catalog) -> CatalogHistory {
+        CatalogHistory {
+            versions: vec![(op, Arc::new(catalog))],
+        }
+    }
+
+    fn latest(&self) -> Arc<Catalog> {
+        self.versions.last().expect("never empty").1.clone()
+    }
+
+    fn push(&mut self, op: Op, catalog: Catalog) {
+        self.versions.push((op, Arc::new(catalog)));
+        if self.versions.len() > CATALOG_VERSIONS_MAX {
+            self.versions.remove(0);
+        }
+    }
+
     fn at(&self, snapshot: Op) -> Arc<Catalog> {
         self.versions
             .iter()
@@ -161,15 +187,18 @@ impl CatalogHistory {
 /// Everything the log derives.
 ///
 /// Invariants: `applied_op` is the op of the last applied command; every
-/// version in `projections` has `created_op <= applied_op`; `latest_catalog`
-/// is the last entry of `catalog_history`.
+/// version in `projections` has `created_op <= applied_op`; `catalogs`
+/// holds one non-empty history per existing database, the default one
+/// always, and every table in `projections` is in one database's catalog.
+/// The cluster-wide parts (roles, databases) of every latest catalog agree.
 ///
 /// Serialized whole (postcard, ordered maps: deterministic bytes) into
 /// projection snapshots; see [`crate::snapshot`].
 #[derive(Debug, Serialize, Deserialize)]
 pub struct KernelState {
     pub applied_op: Op,
-    catalog_history: CatalogHistory,
+    /// Each database's catalog history, by database id.
+    catalogs: BTreeMap<DatabaseId, CatalogHistory>,
     pub projections: Projections,
     /// Next hidden row id; recomputed from the projections on replay.
     pub row_id_next: u64,
@@ -189,9 +218,10 @@ impl Default for KernelState {
     fn default() -> Self {
         KernelState {
             applied_op: 0,
-            catalog_history: CatalogHistory {
-                versions: vec![(0, Arc::new(Catalog::default()))],
-            },
+            catalogs: BTreeMap::from([(
+                DEFAULT_DATABASE_ID,
+                CatalogHistory::starting_with(0, Catalog::default()),
+            )]),
             projections: Projections::default(),
             row_id_next: 1,
             sequences: BTreeMap::new(),
@@ -202,27 +232,49 @@ impl Default for KernelState {
 }
 
 impl KernelState {
-    /// The newest catalog (including ops not yet durable).
-    pub fn latest_catalog(&self) -> Arc<Catalog> {
-        self.catalog_history
-            .versions
-            .last()
-            .expect("never empty")
-            .1
-            .clone()
+    /// The newest catalog of `database` (including ops not yet durable);
+    /// an empty one for a database that does not exist.
+    pub fn latest_catalog(&self, database: DatabaseId) -> Arc<Catalog> {
+        match self.catalogs.get(&database) {
+            Some(history) => history.latest(),
+            None => Arc::new(Catalog::default()),
+        }
     }
 
-    /// The catalog a reader at `snapshot` plans against.
-    pub fn catalog_at(&self, snapshot: Op) -> Arc<Catalog> {
-        self.catalog_history.at(snapshot)
+    /// The catalog a reader of `database` at `snapshot` plans against.
+    pub fn catalog_at(&self, database: DatabaseId, snapshot: Op) -> Arc<Catalog> {
+        match self.catalogs.get(&database) {
+            Some(history) => history.at(snapshot),
+            None => Arc::new(Catalog::default()),
+        }
     }
 
-    /// Checks `command` against the newest state without changing anything.
-    pub fn check(&self, command: &Command) -> EngineResult<()> {
+    /// The newest catalog of every database, by id.
+    pub fn latest_catalogs(&self) -> Vec<(DatabaseId, Arc<Catalog>)> {
+        self.catalogs
+            .iter()
+            .map(|(id, history)| (*id, history.latest()))
+            .collect()
+    }
+
+    /// Whether the sequence exists in any database.
+    pub fn sequence_exists(&self, id: SequenceId) -> bool {
+        self.catalogs
+            .values()
+            .any(|h| h.latest().sequence_by_id(id).is_some())
+    }
+
+    /// Checks `command` of `database` against the newest state without
+    /// changing anything.
+    pub fn check(&self, database: DatabaseId, command: &Command) -> EngineResult<()> {
         let Command::Transaction(txn) = command;
-        let before = self.latest_catalog();
+        if !self.catalogs.contains_key(&database) {
+            return Err(EngineError::UndefinedDatabase(format!("#{database}")));
+        }
+        let before = self.latest_catalog(database);
         let mut catalog = (*before).clone();
         for change in &txn.catalog {
+            self.check_id_unique(database, change)?;
             catalog.apply(change)?;
         }
         for mutation in &txn.mutations {
@@ -259,6 +311,29 @@ impl KernelState {
         }
         self.check_rewrites(&before, &catalog, txn)?;
         self.check_constraints(&before, &catalog, txn)
+    }
+
+    /// Object ids are unique cluster-wide (rows and sequence positions are
+    /// keyed by them): an object created in one database may not take an
+    /// id another database uses.
+    fn check_id_unique(&self, database: DatabaseId, change: &CatalogChange) -> EngineResult<()> {
+        let id = match change {
+            CatalogChange::CreateTable(def) => def.id,
+            CatalogChange::CreateSequence(def) => def.id,
+            CatalogChange::CreateIndex(def) => def.id,
+            CatalogChange::CreateView(def) => def.id,
+            _ => return Ok(()),
+        };
+        let taken = self
+            .catalogs
+            .iter()
+            .any(|(db, history)| *db != database && history.latest().id_in_use(id));
+        if taken {
+            return Err(EngineError::FeatureNotSupported(format!(
+                "object id {id} is in use in another database"
+            )));
+        }
+        Ok(())
     }
 
     /// A command whose ALTER TABLE needs every row written again (see
@@ -353,18 +428,18 @@ impl KernelState {
         check_changes(&state, catalog, &changes)
     }
 
-    /// Applies a command at `op`: all of it, or (when the check fails)
-    /// nothing.
-    pub fn apply(&mut self, op: Op, command: &Command) -> EngineResult<()> {
+    /// Applies a command of `database` at `op`: all of it, or (when the
+    /// check fails) nothing.
+    pub fn apply(&mut self, op: Op, database: DatabaseId, command: &Command) -> EngineResult<()> {
         assert!(op > self.applied_op, "ops apply in increasing order");
-        self.check(command)?;
+        self.check(database, command)?;
         let Command::Transaction(txn) = command;
         // Tables whose definition changed get their indexes rebuilt once
         // their rows are written (rows of the old layout are not indexed
         // by the new definition).
         let mut reindex: Vec<TableId> = Vec::new();
         if !txn.catalog.is_empty() {
-            let mut catalog = (*self.latest_catalog()).clone();
+            let mut catalog = (*self.latest_catalog(database)).clone();
             for change in &txn.catalog {
                 // The table of an index being dropped, read before it goes.
                 if let CatalogChange::DropIndex { id } = change {
@@ -384,19 +459,24 @@ impl KernelState {
                     _ => {}
                 }
             }
-            self.sequences
-                .retain(|id, _| catalog.sequence_by_id(*id).is_some());
-            let history = &mut self.catalog_history.versions;
-            history.push((op, Arc::new(catalog)));
-            if history.len() > CATALOG_VERSIONS_MAX {
-                history.remove(0);
-            }
+            self.catalogs
+                .get_mut(&database)
+                .expect("checked above")
+                .push(op, catalog);
+            self.apply_cluster_wide(op, database, &txn.catalog);
+            let catalogs = self.latest_catalogs();
+            self.sequences.retain(|id, _| {
+                catalogs
+                    .iter()
+                    .any(|(_, c)| c.sequence_by_id(*id).is_some())
+            });
         }
-        let catalog = self.latest_catalog();
+        let catalog = self.latest_catalog(database);
         let mut lists: BTreeMap<TableId, Vec<Vec<usize>>> = BTreeMap::new();
         for &(id, value) in &txn.sequences {
-            // A sequence dropped after its position was reserved is gone.
-            if catalog.sequence_by_id(id).is_some() {
+            // Positions of any database's sequences ride on any command; a
+            // sequence dropped after its position was reserved is gone.
+            if self.sequence_exists(id) {
                 self.sequences.insert(id, value);
             }
         }
@@ -461,6 +541,49 @@ impl KernelState {
         Ok(())
     }
 
+    /// Carries the cluster-wide changes of a command of `database` to every
+    /// other database's catalog, starts the catalogs of databases it
+    /// creates and removes (with their rows) those it drops.
+    fn apply_cluster_wide(&mut self, op: Op, database: DatabaseId, changes: &[CatalogChange]) {
+        let shared: Vec<&CatalogChange> = changes.iter().filter(|c| c.is_cluster_wide()).collect();
+        if shared.is_empty() {
+            return;
+        }
+        for (id, history) in self.catalogs.iter_mut() {
+            if *id == database {
+                continue;
+            }
+            let mut catalog = (*history.latest()).clone();
+            for change in &shared {
+                catalog
+                    .apply(change)
+                    .expect("the cluster-wide parts of every catalog agree");
+            }
+            history.push(op, catalog);
+        }
+        let origin = self.latest_catalog(database);
+        for change in shared {
+            match change {
+                CatalogChange::CreateDatabase(def) => {
+                    self.catalogs.insert(
+                        def.id,
+                        CatalogHistory::starting_with(op, origin.cluster_part(&def.name)),
+                    );
+                }
+                CatalogChange::DropDatabase { id } => {
+                    if let Some(history) = self.catalogs.remove(id) {
+                        for table in history.latest().tables() {
+                            self.projections.drop_table(table.id);
+                            self.indexes.drop_table(table.id);
+                            self.version_indexes.drop_table(table.id);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// The state as snapshot bytes.
     pub fn encode(&self) -> Vec<u8> {
         postcard::to_stdvec(self).expect("kernel state always serializes")
@@ -470,13 +593,19 @@ impl KernelState {
     pub fn decode(bytes: &[u8]) -> EngineResult<KernelState> {
         let state: KernelState = postcard::from_bytes(bytes)
             .map_err(|e| EngineError::Corrupted(format!("undecodable snapshot: {e}")))?;
-        if state.catalog_history.versions.is_empty() {
+        if !state.catalogs.contains_key(&DEFAULT_DATABASE_ID)
+            || state.catalogs.values().any(|h| h.versions.is_empty())
+        {
             return Err(EngineError::Corrupted("snapshot without a catalog".into()));
         }
         let mut state = state;
-        state.indexes = KeyIndexes::rebuild(&state.latest_catalog(), &state.projections);
-        state.version_indexes =
-            VersionIndexes::rebuild(&state.latest_catalog(), &state.projections);
+        let catalogs: Vec<Arc<Catalog>> = state
+            .latest_catalogs()
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        state.indexes = KeyIndexes::rebuild(&catalogs, &state.projections);
+        state.version_indexes = VersionIndexes::rebuild(&catalogs, &state.projections);
         Ok(state)
     }
 
@@ -530,9 +659,9 @@ mod tests {
     #[test]
     fn duplicate_insert_fails_and_changes_nothing() {
         let mut state = KernelState::default();
-        state.apply(1, &create()).unwrap();
-        state.apply(2, &insert(1)).unwrap();
-        let error = state.apply(3, &insert(1)).unwrap_err();
+        state.apply(1, DEFAULT_DATABASE_ID, &create()).unwrap();
+        state.apply(2, DEFAULT_DATABASE_ID, &insert(1)).unwrap();
+        let error = state.apply(3, DEFAULT_DATABASE_ID, &insert(1)).unwrap_err();
         assert_eq!(error.sqlstate(), "23505");
         assert_eq!(state.applied_op, 2);
     }
@@ -556,7 +685,9 @@ mod tests {
             kind: ConstraintKind::Unique { columns: vec![1] },
         });
         let mut state = KernelState::default();
-        state.apply(1, &Command::Transaction(txn)).unwrap();
+        state
+            .apply(1, DEFAULT_DATABASE_ID, &Command::Transaction(txn))
+            .unwrap();
         let insert = |id: i32, u: Datum| {
             Command::Transaction(TxnCommand {
                 mutations: vec![Mutation::Insert {
@@ -567,22 +698,32 @@ mod tests {
                 ..Default::default()
             })
         };
-        state.apply(2, &insert(1, Datum::Int4(5))).unwrap();
-        let error = state.apply(3, &insert(2, Datum::Int4(5))).unwrap_err();
+        state
+            .apply(2, DEFAULT_DATABASE_ID, &insert(1, Datum::Int4(5)))
+            .unwrap();
+        let error = state
+            .apply(3, DEFAULT_DATABASE_ID, &insert(2, Datum::Int4(5)))
+            .unwrap_err();
         assert_eq!(error.sqlstate(), "23505");
         // NULLs are distinct; the index survives a snapshot round trip.
-        state.apply(3, &insert(3, Datum::Null)).unwrap();
-        state.apply(4, &insert(4, Datum::Null)).unwrap();
+        state
+            .apply(3, DEFAULT_DATABASE_ID, &insert(3, Datum::Null))
+            .unwrap();
+        state
+            .apply(4, DEFAULT_DATABASE_ID, &insert(4, Datum::Null))
+            .unwrap();
         let mut restored = KernelState::decode(&state.encode()).unwrap();
-        let error = restored.apply(5, &insert(5, Datum::Int4(5))).unwrap_err();
+        let error = restored
+            .apply(5, DEFAULT_DATABASE_ID, &insert(5, Datum::Int4(5)))
+            .unwrap_err();
         assert_eq!(error.sqlstate(), "23505");
     }
 
     #[test]
     fn update_of_a_stale_version_is_a_serialization_failure() {
         let mut state = KernelState::default();
-        state.apply(1, &create()).unwrap();
-        state.apply(2, &insert(1)).unwrap();
+        state.apply(1, DEFAULT_DATABASE_ID, &create()).unwrap();
+        state.apply(2, DEFAULT_DATABASE_ID, &insert(1)).unwrap();
         let key = encode_key([&Datum::Int4(1)]);
         let update = |base_op| {
             Command::Transaction(TxnCommand {
@@ -596,16 +737,24 @@ mod tests {
                 sequences: vec![],
             })
         };
-        state.apply(3, &update(2)).unwrap();
-        assert_eq!(state.apply(4, &update(2)).unwrap_err().sqlstate(), "40001");
+        state.apply(3, DEFAULT_DATABASE_ID, &update(2)).unwrap();
+        assert_eq!(
+            state
+                .apply(4, DEFAULT_DATABASE_ID, &update(2))
+                .unwrap_err()
+                .sqlstate(),
+            "40001"
+        );
     }
 
     #[test]
     fn state_round_trips_through_snapshot_bytes_deterministically() {
         let mut state = KernelState::default();
-        state.apply(1, &create()).unwrap();
+        state.apply(1, DEFAULT_DATABASE_ID, &create()).unwrap();
         for v in 0..20 {
-            state.apply(2 + v as u64, &insert(v)).unwrap();
+            state
+                .apply(2 + v as u64, DEFAULT_DATABASE_ID, &insert(v))
+                .unwrap();
         }
         let bytes = state.encode();
         let restored = KernelState::decode(&bytes).unwrap();
@@ -613,6 +762,89 @@ mod tests {
         assert_eq!(restored.applied_op, 21);
         assert_eq!(restored.projections.table(1).unwrap().key_count(), 20);
         assert!(KernelState::decode(&bytes[..bytes.len() / 2]).is_err());
+    }
+
+    #[test]
+    fn databases_have_their_own_catalogs_and_share_roles() {
+        use kimberlite_catalog::{DatabaseDef, RoleDef};
+        let mut state = KernelState::default();
+        let catalog_only = |change| {
+            Command::Transaction(TxnCommand {
+                catalog: vec![change],
+                ..Default::default()
+            })
+        };
+        let shop = DatabaseDef {
+            id: 2,
+            name: "shop".into(),
+            owner: "kimberlite".into(),
+        };
+        state
+            .apply(
+                1,
+                DEFAULT_DATABASE_ID,
+                &catalog_only(CatalogChange::CreateDatabase(shop)),
+            )
+            .unwrap();
+        // The same name can be in two databases, the same id cannot.
+        state.apply(2, 2, &create()).unwrap();
+        assert_eq!(
+            state
+                .apply(3, DEFAULT_DATABASE_ID, &create())
+                .unwrap_err()
+                .sqlstate(),
+            "0A000"
+        );
+        assert!(state.latest_catalog(2).table("t").is_some());
+        assert!(state
+            .latest_catalog(DEFAULT_DATABASE_ID)
+            .table("t")
+            .is_none());
+        assert_eq!(
+            state
+                .apply(3, DEFAULT_DATABASE_ID, &insert(1))
+                .unwrap_err()
+                .sqlstate(),
+            "42P01"
+        );
+        state.apply(3, 2, &insert(1)).unwrap();
+        // A role created in one database exists in every one.
+        let role = RoleDef {
+            name: "alice".into(),
+            superuser: false,
+            login: true,
+            scram_verifier: None,
+        };
+        state
+            .apply(4, 2, &catalog_only(CatalogChange::CreateRole(role)))
+            .unwrap();
+        assert!(state
+            .latest_catalog(DEFAULT_DATABASE_ID)
+            .role("alice")
+            .is_some());
+        assert_eq!(
+            state.latest_catalog(2).databases(),
+            state.latest_catalog(DEFAULT_DATABASE_ID).databases()
+        );
+        // A snapshot keeps every database; dropping one drops its rows.
+        let mut state = KernelState::decode(&state.encode()).unwrap();
+        assert_eq!(state.projections.table(1).unwrap().key_count(), 1);
+        state
+            .apply(
+                5,
+                DEFAULT_DATABASE_ID,
+                &catalog_only(CatalogChange::DropDatabase { id: 2 }),
+            )
+            .unwrap();
+        assert!(state.projections.table(1).is_none());
+        assert_eq!(
+            state.apply(6, 2, &insert(2)).unwrap_err().sqlstate(),
+            "3D000"
+        );
+        assert_eq!(
+            state.latest_catalog(DEFAULT_DATABASE_ID).databases().len(),
+            1
+        );
     }
 
     #[test]

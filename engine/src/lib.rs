@@ -37,11 +37,12 @@ pub mod snapshot;
 pub mod sql;
 pub mod verify;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use kimberlite_catalog::{AuthMode, Catalog, CatalogChange, RoleDef};
+use kimberlite_catalog::{AuthMode, Catalog, CatalogChange, DatabaseId, RoleDef};
 use kimberlite_consensus::{EntryMeta, LogStorage, Op, SoloReplica};
 use parking_lot::RwLock;
 
@@ -55,8 +56,8 @@ use log::frame::{FrameKind, FRAME_PAYLOAD_BYTES_MAX};
 use log::storage::{DirStorage, Storage};
 use log::{Log, LogConfig, RecoveryReport};
 
-/// The database id of the one database served today.
-pub const DEFAULT_TENANT: u32 = 1;
+/// The tenant id of the default database (tenants are databases).
+pub const DEFAULT_TENANT: u32 = kimberlite_catalog::DEFAULT_DATABASE_ID;
 
 /// A source of wall-clock time, injected so tests and the simulator control it.
 pub trait Clock: Send + Sync {
@@ -163,6 +164,17 @@ pub struct Engine {
     pub row_locks: Arc<locks::RowLocks>,
     /// Sequence positions, ahead of the log (see [`sequences`]).
     pub(crate) sequences: parking_lot::Mutex<sequences::SequenceAllocator>,
+    /// Sessions attached to each database (in memory: who is connected is
+    /// not state), so DROP DATABASE can refuse one in use.
+    attached: parking_lot::Mutex<Attachments>,
+    database_id_next: std::sync::atomic::AtomicU32,
+}
+
+/// Who is attached to which database, and which are being dropped.
+#[derive(Debug, Default)]
+struct Attachments {
+    sessions: BTreeMap<DatabaseId, usize>,
+    dropping: std::collections::BTreeSet<DatabaseId>,
 }
 
 /// How the state was rebuilt at open: from which snapshot, and how many
@@ -360,12 +372,14 @@ impl Engine {
                 .map_err(|e| EngineError::Corrupted(format!("op {}: {e}", header.op)))?;
             let command = Command::decode(&command_bytes)?;
             replayed_commands += 1;
-            state.apply(header.op, &command).map_err(|e| {
-                EngineError::Corrupted(format!(
-                    "logged command at op {} does not apply: {e}",
-                    header.op
-                ))
-            })
+            state
+                .apply(header.op, header.tenant, &command)
+                .map_err(|e| {
+                    EngineError::Corrupted(format!(
+                        "logged command at op {} does not apply: {e}",
+                        header.op
+                    ))
+                })
         })?;
         if snapshot.is_some() {
             return Err(EngineError::Corrupted(format!(
@@ -381,7 +395,13 @@ impl Engine {
             state.skip(applied);
         }
         let row_id_next = state.row_id_next;
-        let table_id_next = state.latest_catalog().next_table_id();
+        let database_id_next = state.latest_catalog(DEFAULT_TENANT).next_database_id();
+        let table_id_next = state
+            .latest_catalogs()
+            .iter()
+            .map(|(_, c)| c.next_table_id())
+            .max()
+            .unwrap_or(1);
         let replay = ReplayStats {
             snapshot_op,
             commands: replayed_commands,
@@ -403,6 +423,8 @@ impl Engine {
         Ok(Arc::new(Engine {
             row_locks: Arc::default(),
             sequences: Default::default(),
+            attached: Default::default(),
+            database_id_next: std::sync::atomic::AtomicU32::new(database_id_next),
             config,
             replica,
             state: RwLock::new(state),
@@ -460,14 +482,76 @@ impl Engine {
             .min(self.applied_op.load(Ordering::Acquire))
     }
 
-    /// The catalog at `snapshot`.
-    pub fn catalog_at(&self, snapshot: Op) -> Arc<Catalog> {
-        self.state.read().catalog_at(snapshot)
+    /// The catalog of `database` at `snapshot`.
+    pub fn catalog_at(&self, database: DatabaseId, snapshot: Op) -> Arc<Catalog> {
+        self.state.read().catalog_at(database, snapshot)
     }
 
-    /// The catalog of the newest durable snapshot.
-    pub fn catalog(&self) -> Arc<Catalog> {
-        self.catalog_at(self.snapshot())
+    /// The catalog of `database` at the newest durable snapshot.
+    pub fn catalog(&self, database: DatabaseId) -> Arc<Catalog> {
+        self.catalog_at(database, self.snapshot())
+    }
+
+    /// What the cluster shares (roles, databases), as of the newest
+    /// durable snapshot: the default database's catalog, which holds it
+    /// like every other.
+    pub fn cluster_catalog(&self) -> Arc<Catalog> {
+        self.catalog(DEFAULT_TENANT)
+    }
+
+    /// The id of the database named `name`, if it exists.
+    pub fn database_id(&self, name: &str) -> Option<DatabaseId> {
+        self.cluster_catalog().database(name).map(|d| d.id)
+    }
+
+    /// Attaches a session to the database named `name`: its id, counted
+    /// until [`Engine::detach`]; `None` if there is no such database or it
+    /// is being dropped.
+    pub fn attach(&self, name: &str) -> Option<DatabaseId> {
+        let mut attached = self.attached.lock();
+        let id = self.database_id(name)?;
+        if attached.dropping.contains(&id) {
+            return None;
+        }
+        *attached.sessions.entry(id).or_default() += 1;
+        Some(id)
+    }
+
+    /// Uncounts a session attached by [`Engine::attach`].
+    pub fn detach(&self, database: DatabaseId) {
+        let mut attached = self.attached.lock();
+        if let Some(count) = attached.sessions.get_mut(&database) {
+            *count -= 1;
+            if *count == 0 {
+                attached.sessions.remove(&database);
+            }
+        }
+    }
+
+    /// Marks `database` as being dropped, so no session attaches to it,
+    /// if none is attached now; otherwise returns how many are.
+    /// [`Engine::end_drop`] clears the mark once the drop committed or
+    /// failed.
+    pub fn begin_drop(&self, database: DatabaseId) -> Result<(), usize> {
+        let mut attached = self.attached.lock();
+        match attached.sessions.get(&database) {
+            Some(&count) if count > 0 => Err(count),
+            _ => {
+                attached.dropping.insert(database);
+                Ok(())
+            }
+        }
+    }
+
+    /// Clears the mark of [`Engine::begin_drop`].
+    pub fn end_drop(&self, database: DatabaseId) {
+        self.attached.lock().dropping.remove(&database);
+    }
+
+    /// A fresh database id (never reused, even if the creating command
+    /// fails).
+    pub fn allocate_database_id(&self) -> DatabaseId {
+        self.database_id_next.fetch_add(1, Ordering::Relaxed)
     }
 
     /// A fresh table id (never reused, even if the creating transaction
@@ -529,23 +613,24 @@ impl Engine {
         self.replica.storage().bytes_written()
     }
 
-    /// Commits a transaction: checks it against the newest state, logs it,
-    /// applies it, and returns once it is durable. Nothing is visible to
-    /// other sessions before this returns.
-    pub async fn commit(&self, mut txn: TxnCommand) -> EngineResult<Op> {
+    /// Commits a transaction of `database`: checks it against the newest
+    /// state, logs it (sealed with the database's keys), applies it, and
+    /// returns once it is durable. Nothing is visible to other sessions
+    /// before this returns.
+    pub async fn commit(&self, database: DatabaseId, mut txn: TxnCommand) -> EngineResult<Op> {
         let op = {
             let mut state = self.state.write();
             // Sequence positions reserved by any session ride on this
             // command (taken under the state lock: they reach the log in
             // the order they were reserved).
-            let reserved = self.take_reserved(&state, &txn);
+            let reserved = self.take_reserved(&state, database, &txn);
             txn.sequences.extend(reserved.iter().copied());
             if txn.catalog.is_empty() && txn.mutations.is_empty() && txn.sequences.is_empty() {
                 // Nothing to log (another commit took the reservations).
                 return Ok(state.applied_op);
             }
             let command = Command::Transaction(txn);
-            match self.log_command(&mut state, &command) {
+            match self.log_command(&mut state, database, &command) {
                 Ok(op) => op,
                 Err(error) => {
                     // The transaction fails; the reservations must not.
@@ -554,7 +639,7 @@ impl Engine {
                             sequences: reserved.clone(),
                             ..Default::default()
                         });
-                        if self.log_command(&mut state, &positions).is_err() {
+                        if self.log_command(&mut state, database, &positions).is_err() {
                             self.sequences.lock().restore_unlogged(&reserved);
                         }
                     }
@@ -570,10 +655,11 @@ impl Engine {
     }
 
     /// Logs the sequence positions reserved since the last command, if
-    /// any (a transaction that wrote nothing still called `nextval`).
-    pub async fn flush_sequences(&self) -> EngineResult<()> {
+    /// any (a transaction that wrote nothing still called `nextval`), in a
+    /// command of `database`.
+    pub async fn flush_sequences(&self, database: DatabaseId) -> EngineResult<()> {
         if self.sequences.lock().has_unlogged() {
-            self.commit(TxnCommand::default()).await?;
+            self.commit(database, TxnCommand::default()).await?;
         }
         Ok(())
     }
@@ -583,6 +669,7 @@ impl Engine {
     fn take_reserved(
         &self,
         state: &KernelState,
+        database: DatabaseId,
         txn: &TxnCommand,
     ) -> Vec<(
         kimberlite_catalog::SequenceId,
@@ -592,17 +679,23 @@ impl Engine {
         if !allocator.has_unlogged() {
             return Vec::new();
         }
-        let mut catalog = (*state.latest_catalog()).clone();
+        let mut catalog = (*state.latest_catalog(database)).clone();
         for change in &txn.catalog {
             // A change that does not apply fails the command's check.
             let _ = catalog.apply(change);
         }
-        allocator.take_unlogged(&catalog)
+        allocator
+            .take_unlogged(|id| catalog.sequence_by_id(id).is_some() || state.sequence_exists(id))
     }
 
     /// Checks, seals, proposes and applies one command under the state
     /// lock; durability is awaited by the caller.
-    fn log_command(&self, state: &mut KernelState, command: &Command) -> EngineResult<Op> {
+    fn log_command(
+        &self,
+        state: &mut KernelState,
+        database: DatabaseId,
+        command: &Command,
+    ) -> EngineResult<Op> {
         let bytes = command.encode();
         if bytes.len() > self.config.txn_bytes_max {
             return Err(EngineError::ProgramLimitExceeded(format!(
@@ -611,11 +704,11 @@ impl Engine {
                 self.config.txn_bytes_max
             )));
         }
-        state.check(command)?;
-        let sealed = self.seal(state, DEFAULT_TENANT, &bytes)?;
-        let op = self.propose_frames(state, &sealed)?;
+        state.check(database, command)?;
+        let sealed = self.seal(state, database, &bytes)?;
+        let op = self.propose_frames(state, database, &sealed)?;
         state
-            .apply(op, command)
+            .apply(op, database, command)
             .expect("command was checked under the same lock");
         self.applied_op.store(op, Ordering::Release);
         if let Err(error) = self.checkpoint_if_due(state, false) {
@@ -785,12 +878,17 @@ impl Engine {
 
     /// Proposes `bytes` as one frame, or as parts closed by a commit record.
     /// Returns the op at which the command applies.
-    fn propose_frames(&self, state: &mut KernelState, bytes: &[u8]) -> EngineResult<Op> {
+    fn propose_frames(
+        &self,
+        state: &mut KernelState,
+        tenant: DatabaseId,
+        bytes: &[u8],
+    ) -> EngineResult<Op> {
         let meta = |kind: FrameKind| EntryMeta {
             op: 0,
             view: 0,
             timestamp_ns: self.clock.now_ns(),
-            tenant: DEFAULT_TENANT,
+            tenant,
             kind: kind as u8,
         };
         if bytes.len() <= FRAME_PAYLOAD_BYTES_MAX {
@@ -822,13 +920,16 @@ impl Engine {
     /// and creates the superuser. Idempotent callers check
     /// [`Catalog::auth_mode`] first.
     pub async fn initialize(&self, mode: AuthMode, superuser: RoleDef) -> EngineResult<()> {
-        self.commit(TxnCommand {
-            catalog: vec![
-                CatalogChange::SetAuthMode(mode),
-                CatalogChange::CreateRole(superuser),
-            ],
-            ..Default::default()
-        })
+        self.commit(
+            DEFAULT_TENANT,
+            TxnCommand {
+                catalog: vec![
+                    CatalogChange::SetAuthMode(mode),
+                    CatalogChange::CreateRole(superuser),
+                ],
+                ..Default::default()
+            },
+        )
         .await?;
         Ok(())
     }

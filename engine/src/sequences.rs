@@ -25,7 +25,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use kimberlite_catalog::{Catalog, SequenceDef, SequenceId, SequenceValue};
+use kimberlite_catalog::{SequenceDef, SequenceId, SequenceValue};
 
 use crate::error::{EngineError, EngineResult};
 
@@ -131,13 +131,16 @@ impl SequenceAllocator {
     }
 
     /// Takes the positions reserved since the last call, for sequences that
-    /// exist in `catalog` (one created by a transaction still open keeps
-    /// its position until that transaction's own commit takes it).
-    pub fn take_unlogged(&mut self, catalog: &Catalog) -> Vec<(SequenceId, SequenceValue)> {
+    /// `exist` (one created by a transaction still open keeps its position
+    /// until that transaction's own commit takes it).
+    pub fn take_unlogged(
+        &mut self,
+        exists: impl Fn(SequenceId) -> bool,
+    ) -> Vec<(SequenceId, SequenceValue)> {
         let mut taken: Vec<(SequenceId, SequenceValue)> = self
             .slots
             .iter_mut()
-            .filter(|(id, _)| catalog.sequence_by_id(**id).is_some())
+            .filter(|(id, _)| exists(**id))
             .filter_map(|(id, slot)| slot.unlogged.take().map(|v| (*id, v)))
             .collect();
         taken.sort_by_key(|(id, _)| *id);
@@ -173,8 +176,8 @@ mod tests {
         })
     }
 
-    fn catalog(def: &SequenceDef) -> Catalog {
-        let mut catalog = Catalog::default();
+    fn catalog(def: &SequenceDef) -> kimberlite_catalog::Catalog {
+        let mut catalog = kimberlite_catalog::Catalog::default();
         catalog
             .apply(&CatalogChange::CreateSequence(def.clone()))
             .unwrap();
@@ -187,7 +190,7 @@ mod tests {
         let catalog = catalog(&s);
         let mut allocator = SequenceAllocator::default();
         assert_eq!(allocator.nextval(&s, None).unwrap(), 1);
-        let logged = allocator.take_unlogged(&catalog);
+        let logged = allocator.take_unlogged(|id| catalog.sequence_by_id(id).is_some());
         assert_eq!(
             logged,
             vec![(
@@ -201,9 +204,16 @@ mod tests {
         for expected in 2..=32 {
             assert_eq!(allocator.nextval(&s, None).unwrap(), expected);
         }
-        assert!(allocator.take_unlogged(&catalog).is_empty());
+        assert!(allocator
+            .take_unlogged(|id| catalog.sequence_by_id(id).is_some())
+            .is_empty());
         assert_eq!(allocator.nextval(&s, None).unwrap(), 33);
-        assert_eq!(allocator.take_unlogged(&catalog)[0].1.last_value, 64);
+        assert_eq!(
+            allocator.take_unlogged(|id| catalog.sequence_by_id(id).is_some())[0]
+                .1
+                .last_value,
+            64
+        );
         // A restart resumes after the logged position.
         let mut restarted = SequenceAllocator::default();
         let durable = Some(SequenceValue {
@@ -239,8 +249,11 @@ mod tests {
             is_called: false,
         };
         allocator.setval(&s, value);
-        assert!(allocator.take_unlogged(&Catalog::default()).is_empty());
-        assert_eq!(allocator.take_unlogged(&catalog(&s)), vec![(7, value)]);
+        assert!(allocator.take_unlogged(|_| false).is_empty());
+        assert_eq!(
+            allocator.take_unlogged(|id| catalog(&s).sequence_by_id(id).is_some()),
+            vec![(7, value)]
+        );
         assert_eq!(allocator.nextval(&s, None).unwrap(), 50);
     }
 }

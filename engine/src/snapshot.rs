@@ -39,7 +39,7 @@ use crate::error::EngineResult;
 pub const SNAPSHOTS_DIR: &str = "snapshots";
 const SUFFIX: &str = ".ksnap";
 const MAGIC: &[u8; 4] = b"KSNP";
-const VERSION: u16 = 3;
+const VERSION: u16 = 4;
 const HEADER_BYTES: usize = 26;
 
 /// A parsed snapshot file whose hash holds.

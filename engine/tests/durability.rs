@@ -468,3 +468,75 @@ async fn checkpoints_are_signed_every_n_ops_and_at_shutdown_and_a_forged_one_is_
         "{error}"
     );
 }
+
+/// A database is a tenant: its commands carry its id in the frame header
+/// and are sealed with its own data key, the default database's with
+/// another; after a replay each session again sees only its database.
+#[tokio::test]
+async fn each_database_seals_its_commands_with_its_own_keys() {
+    let disk = SimStorage::new();
+    let engine = open(&disk);
+    engine
+        .initialize(
+            AuthMode::Trust,
+            RoleDef {
+                name: "kimberlite".into(),
+                superuser: true,
+                login: true,
+                scram_verifier: None,
+            },
+        )
+        .await
+        .unwrap();
+    let mut home = Session::new(engine.clone(), "kimberlite", "kimberlite");
+    run(&mut home, "CREATE DATABASE shop").await.unwrap();
+    let shop_id = engine.database_id("shop").expect("created");
+    assert_ne!(shop_id, DEFAULT_TENANT);
+    let mut shop = Session::new(engine.clone(), "kimberlite", "shop");
+    run(&mut shop, "CREATE TABLE s (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    run(&mut shop, "INSERT INTO s VALUES (1)").await.unwrap();
+    run(&mut home, "CREATE TABLE h (id int)").await.unwrap();
+    let home_key = engine.active_key_id(DEFAULT_TENANT).unwrap();
+    let shop_key = engine.active_key_id(shop_id).unwrap();
+    assert_ne!(home_key, shop_key);
+    let mut shop_commands = 0;
+    for (op, kind, payload, stored) in frames(&disk) {
+        if kind != FrameKind::Command {
+            continue;
+        }
+        let (header, _) = frame::decode(&stored).unwrap();
+        let key = envelope::key_id_of(&payload).unwrap();
+        if header.tenant == shop_id {
+            shop_commands += 1;
+            assert_eq!(key, shop_key, "op {op} of shop");
+        } else {
+            assert_eq!(header.tenant, DEFAULT_TENANT);
+            assert_eq!(key, home_key, "op {op} of the default database");
+        }
+    }
+    assert_eq!(shop_commands, 2, "CREATE TABLE and INSERT in shop");
+    drop((home, shop));
+    engine.shutdown();
+
+    let engine = open(&disk.crash(CrashMode::DropUnsynced));
+    let mut shop = Session::new(engine.clone(), "kimberlite", "shop");
+    assert_eq!(run(&mut shop, "SELECT * FROM s").await.unwrap(), 1);
+    assert_eq!(
+        run(&mut shop, "SELECT * FROM h")
+            .await
+            .unwrap_err()
+            .sqlstate(),
+        "42P01"
+    );
+    let mut home = Session::new(engine.clone(), "kimberlite", "kimberlite");
+    assert_eq!(
+        run(&mut home, "SELECT * FROM s")
+            .await
+            .unwrap_err()
+            .sqlstate(),
+        "42P01"
+    );
+    engine.shutdown();
+}

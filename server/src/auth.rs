@@ -17,7 +17,6 @@ use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use futures::{Sink, SinkExt};
-use kimberlite_catalog::DEFAULT_DATABASE;
 use kimberlite_engine::Engine;
 use pgwire::api::auth::sasl::scram::{gen_salted_password, ScramAuth, ScramSecret};
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
@@ -103,13 +102,13 @@ impl ServerParameterProvider for ServerParameters {
 fn check_login(engine: &Engine, user: Option<&str>, database: Option<&str>) -> PgWireResult<()> {
     let user = user.ok_or(PgWireError::UserNameRequired)?;
     let database = database.unwrap_or(user);
-    if database != DEFAULT_DATABASE {
+    if engine.database_id(database).is_none() {
         return Err(fatal(
             "3D000",
             format!("database \"{database}\" does not exist"),
         ));
     }
-    let catalog = engine.catalog();
+    let catalog = engine.cluster_catalog();
     match catalog.role(user) {
         Some(role) if role.login => Ok(()),
         Some(_) => Err(fatal(
@@ -212,7 +211,7 @@ impl AuthSource for CatalogAuthSource {
             }
             other => other,
         })?;
-        let catalog = self.engine.catalog();
+        let catalog = self.engine.cluster_catalog();
         let verifier = catalog
             .role(user)
             .and_then(|r| r.scram_verifier.as_deref())

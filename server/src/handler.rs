@@ -74,21 +74,30 @@ fn error_info(error: &EngineError) -> ErrorInfo {
     info
 }
 
-/// PostgreSQL's 42P01 points at the relation it names (its parser knows
-/// where the name was); ours comes from planning, so the position is the
-/// first place `query` names that relation as a whole word. Left out when
-/// the name is not found that way.
+/// PostgreSQL's 42P01 (and 0A000 for another database's relation) points
+/// at the relation it names (its parser knows where the name was); ours
+/// comes from planning, so the position is the first place `query` names
+/// that relation as a whole word. Left out when the name is not found that
+/// way.
 fn point_at_relation(info: &mut ErrorInfo, query: &str) {
-    if info.code != "42P01" || info.position.is_some() {
+    if info.position.is_some() {
         return;
     }
-    let Some(name) = info
-        .message
-        .strip_prefix("relation \"")
-        .and_then(|rest| rest.strip_suffix("\" does not exist"))
-    else {
+    let name = match info.code.as_str() {
+        "42P01" => info
+            .message
+            .strip_prefix("relation \"")
+            .and_then(|rest| rest.strip_suffix("\" does not exist")),
+        "0A000" => info
+            .message
+            .strip_prefix("cross-database references are not implemented: \"")
+            .and_then(|rest| rest.strip_suffix('"')),
+        _ => None,
+    };
+    let Some(name) = name.map(str::to_lowercase) else {
         return;
     };
+    let name = name.as_str();
     let lower = query.to_lowercase();
     let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '"');
     let mut from = 0;
@@ -190,7 +199,10 @@ fn session_of<C: ClientInfo>(
 
 /// A login's parameters: defaults, the role, the startup packet.
 pub fn login_settings(engine: &Engine, user: &str, startup: &[(String, String)]) -> sql::Settings {
-    let superuser = engine.catalog().role(user).is_some_and(|r| r.superuser);
+    let superuser = engine
+        .cluster_catalog()
+        .role(user)
+        .is_some_and(|r| r.superuser);
     sql::Settings::for_login(
         user,
         superuser,
@@ -631,7 +643,7 @@ impl SimpleQueryHandler for QueryHandler {
         let mut failed = false;
         for statement in statements {
             if multi {
-                session.begin_implicit_block();
+                session.begin_multi_statement_block();
             }
             let before = session.txn_status();
             let result = session.execute(statement).await;

@@ -58,7 +58,7 @@ impl PgWireServerHandlers for Handlers {
 }
 
 async fn initialize(engine: &Engine, mode: Mode) -> Result<AuthMode, String> {
-    match (engine.catalog().auth_mode(), mode) {
+    match (engine.cluster_catalog().auth_mode(), mode) {
         (Some(AuthMode::Password), Mode::Dev) => Err(format!(
             "{} was initialized by `kimberlite start` with password logins; `kimberlite dev` would \
              bypass them with trust logins. Use `kimberlite start`.",

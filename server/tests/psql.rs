@@ -236,3 +236,10 @@ fn psql_views_transcript_matches_postgresql() {
 fn psql_schemas_transcript_matches_postgresql() {
     run_differential("schemas");
 }
+
+/// CREATE/DROP DATABASE with PostgreSQL's options and errors; `\c` to
+/// each database shows only its own tables and schemas.
+#[test]
+fn psql_databases_transcript_matches_postgresql() {
+    run_differential("databases");
+}

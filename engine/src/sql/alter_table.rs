@@ -135,7 +135,7 @@ async fn operation_on(
             let new = match new {
                 RenameTableNameKind::As(name) | RenameTableNameKind::To(name) => name,
             };
-            let (_, bare) = super::names::parts(&new)?;
+            let (_, bare) = super::names::parts(&new, session.database().1)?;
             let catalog = current_catalog(session);
             let schema = catalog.schema_of(table.id).to_string();
             if catalog.relation_exists(&kimberlite_catalog::relation_key(&schema, &bare)) {

@@ -26,7 +26,7 @@ use datafusion::sql::sqlparser::ast::{
 
 use crate::error::{EngineError, EngineResult};
 use crate::verify::{verify_dir, VerifyReport};
-use crate::{Engine, DEFAULT_TENANT};
+use crate::Engine;
 
 /// Name of the verification table function.
 pub const VERIFY_FUNCTION: &str = "kimberlite_verify";
@@ -189,10 +189,15 @@ pub fn is_bare_call(statement: &Statement, function: &str) -> bool {
     no_args && super::column_name(&call.name).eq_ignore_ascii_case(function)
 }
 
-/// `SELECT kimberlite_rotate_keys()` for `user`: superusers only.
-pub async fn rotate_keys(engine: &Engine, user: &str) -> EngineResult<(SchemaRef, RecordBatch)> {
+/// `SELECT kimberlite_rotate_keys()` for `user`: superusers only; rotates
+/// the keys of the session's database.
+pub async fn rotate_keys(
+    engine: &Engine,
+    user: &str,
+    database: kimberlite_catalog::DatabaseId,
+) -> EngineResult<(SchemaRef, RecordBatch)> {
     let superuser = engine
-        .catalog()
+        .cluster_catalog()
         .role(user)
         .is_some_and(|role| role.superuser);
     if !superuser {
@@ -200,7 +205,7 @@ pub async fn rotate_keys(engine: &Engine, user: &str) -> EngineResult<(SchemaRef
             "permission denied for function {ROTATE_FUNCTION}"
         )));
     }
-    let (_kek, dek) = engine.rotate_keys(DEFAULT_TENANT).await?;
+    let (_kek, dek) = engine.rotate_keys(database).await?;
     let schema = Arc::new(Schema::new(vec![Field::new(
         ROTATE_FUNCTION,
         DataType::Int64,

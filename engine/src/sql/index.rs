@@ -81,7 +81,7 @@ pub(super) async fn create_index(
     let schema = catalog.schema_of(table.id).to_string();
     let key = |name: &str| kimberlite_catalog::relation_key(&schema, name);
     let name = match &create.name {
-        Some(name) => super::names::parts(name)?.1,
+        Some(name) => super::names::parts(name, session.database().1)?.1,
         None => {
             let base = format!("{}_{}_idx", table.name, names.join("_"));
             (0..)

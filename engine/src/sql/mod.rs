@@ -28,6 +28,7 @@ mod comment;
 pub mod convert;
 pub mod copy;
 pub mod cursor;
+mod database;
 pub mod datetime;
 mod ddl;
 pub mod deadline;
@@ -79,7 +80,10 @@ use datafusion::sql::sqlparser::ast::{Ident, ObjectName, Statement, TransactionM
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use futures::StreamExt;
-use kimberlite_catalog::{Catalog, DEFAULT_DATABASE, DEFAULT_SCHEMA};
+use kimberlite_catalog::{Catalog, DatabaseId, DEFAULT_SCHEMA};
+
+/// The database of a session whose database was dropped before it began.
+const NO_DATABASE: DatabaseId = 0;
 use kimberlite_consensus::Op;
 
 use crate::error::{EngineError, EngineResult};
@@ -177,6 +181,9 @@ pub fn parse(sql: &str) -> EngineResult<Vec<Statement>> {
     if let Some(alter) = alter_sequence::parse(sql) {
         return alter.map(|statement| vec![statement]);
     }
+    if let Some(create) = database::parse(sql) {
+        return create.map(|statement| vec![statement]);
+    }
     let parsed = Parser::parse_sql(&PostgreSqlDialect {}, sql);
     if parsed.is_err() && is_vacuum(sql) {
         // Our parser reads few of VACUUM's forms; none changes anything.
@@ -234,6 +241,11 @@ fn syntax_position(sql: &str, message: &str) -> Option<usize> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>().ok());
     let (line, column) = (numbers.next()??, numbers.next()??);
+    char_position(sql, line, column)
+}
+
+/// The 1-based character position of (1-based) `line` and `column` in `sql`.
+pub(crate) fn char_position(sql: &str, line: usize, column: usize) -> Option<usize> {
     let preceding: usize = sql
         .split('\n')
         .take(line.checked_sub(1)?)
@@ -277,6 +289,10 @@ pub struct Session {
     txn: Option<Txn>,
     pub settings: Settings,
     user: String,
+    /// The database the session is connected to (it sees nothing of
+    /// another), and its name.
+    database: DatabaseId,
+    database_name: String,
     /// Set by a result stream that failed after `execute` returned.
     stream_failed: Arc<std::sync::atomic::AtomicBool>,
     /// NOTICE/WARNING messages for the client: (severity, SQLSTATE, text).
@@ -299,6 +315,8 @@ pub struct Session {
     /// The open transaction is an implicit block (a multi-statement query,
     /// or extended-protocol messages up to Sync) that commits as a whole.
     implicit_block: bool,
+    /// The implicit block is a multi-statement query's.
+    multi_statement_block: bool,
     /// What `nextval`, `currval` and friends share.
     sequences: Arc<sequence::SessionSequences>,
     /// Rows the next read scope hides (SELECT … FOR UPDATE SKIP LOCKED).
@@ -310,9 +328,14 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session of `user` in the database named `database`. A database
+    /// dropped since the login checked it leaves the session attached to
+    /// none: it sees no tables and cannot commit (3D000).
     pub fn new(engine: Arc<Engine>, user: &str, database: &str) -> Session {
+        let database_name = database.to_string();
+        let database = engine.attach(database).unwrap_or(NO_DATABASE);
         let config = SessionConfig::new()
-            .with_default_catalog_and_schema(DEFAULT_DATABASE, provider::PATH_SCHEMA)
+            .with_default_catalog_and_schema(database_name.as_str(), provider::PATH_SCHEMA)
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(false)
             // A scan streams rows on demand; round-robin repartitioning
@@ -325,14 +348,14 @@ impl Session {
         let ctx = SessionContext::new_with_config_rt(config, engine.session_runtime());
         let scope: ScopeSlot = Default::default();
         ctx.register_catalog(
-            DEFAULT_DATABASE,
+            database_name.as_str(),
             Arc::new(KimberliteCatalog::new(
                 engine.clone(),
                 scope.clone(),
                 view_planner(&ctx),
             )),
         );
-        register_functions(&ctx, user, database);
+        register_functions(&ctx, user, &database_name);
         let current_schema = Arc::new(parking_lot::Mutex::new(DEFAULT_SCHEMA.to_string()));
         let schema = current_schema.clone();
         ctx.register_udf(create_udf(
@@ -346,7 +369,7 @@ impl Session {
                 ))))
             }),
         ));
-        let sequences = sequence::SessionSequences::new(engine.clone());
+        let sequences = sequence::SessionSequences::new(engine.clone(), database);
         for udf in sequence::functions(&sequences) {
             ctx.register_udf(udf);
         }
@@ -368,6 +391,8 @@ impl Session {
             txn: None,
             settings: Settings::new(),
             user: user.to_string(),
+            database,
+            database_name,
             stream_failed: Default::default(),
             notices: Vec::new(),
             statement: Arc::default(),
@@ -379,6 +404,7 @@ impl Session {
             cursors: Default::default(),
             savepoints: Vec::new(),
             implicit_block: false,
+            multi_statement_block: false,
             sequences,
             hidden_rows: None,
             order_hints: Default::default(),
@@ -389,6 +415,11 @@ impl Session {
     /// The session's user.
     pub fn user(&self) -> &str {
         &self.user
+    }
+
+    /// The session's database: (id, name).
+    pub fn database(&self) -> (DatabaseId, &str) {
+        (self.database, &self.database_name)
     }
 
     /// The existing schemas of the session's `search_path`, in order.
@@ -402,7 +433,7 @@ impl Session {
 
     /// The catalog key of the object `name` refers to ([`names`]).
     pub(crate) fn resolve(&self, name: &ObjectName) -> EngineResult<String> {
-        let (schema, name) = names::parts(name)?;
+        let (schema, name) = names::parts(name, &self.database_name)?;
         let catalog = self.statement_catalog(self.snapshot());
         names::lookup_key(
             &catalog,
@@ -441,7 +472,7 @@ impl Session {
 
     /// Where a new object called `name` goes: (schema, bare name).
     pub(crate) fn creation_target(&self, name: &ObjectName) -> EngineResult<(String, String)> {
-        let (schema, name) = names::parts(name)?;
+        let (schema, name) = names::parts(name, &self.database_name)?;
         let catalog = self.statement_catalog(self.snapshot());
         names::creation_target(
             &catalog,
@@ -530,7 +561,8 @@ impl Session {
             _ => {}
         }
         if audit::is_bare_call(&statement, audit::ROTATE_FUNCTION) {
-            let (schema, batch) = audit::rotate_keys(&self.engine, &self.user).await?;
+            let (schema, batch) =
+                audit::rotate_keys(&self.engine, &self.user, self.database).await?;
             return Ok(Outcome::Batches {
                 schema,
                 batches: vec![batch],
@@ -565,7 +597,7 @@ impl Session {
                 if !joined {
                     let txn = self.txn.take().expect("implicit transaction is open");
                     if !txn.is_empty() {
-                        self.engine.commit(txn.to_command()).await?;
+                        self.engine.commit(self.database, txn.to_command()).await?;
                     }
                 }
                 Ok(outcome)
@@ -591,14 +623,30 @@ impl Session {
         }
     }
 
+    /// [`Session::begin_implicit_block`] for one statement of a
+    /// multi-statement simple query.
+    pub fn begin_multi_statement_block(&mut self) {
+        self.begin_implicit_block();
+        self.multi_statement_block = self.implicit_block;
+    }
+
+    /// Inside a multi-statement query's implicit block, or an implicit
+    /// block that already holds writes (statements that must run alone
+    /// refuse both, as PostgreSQL does).
+    fn in_multi_statement_block(&self) -> bool {
+        self.implicit_block
+            && (self.multi_statement_block || self.txn.as_ref().is_some_and(|t| !t.is_empty()))
+    }
+
     /// Commits the implicit block, if one is still open (an error already
     /// discarded it; a BEGIN turned it into a regular block).
     pub async fn finish_implicit_block(&mut self) -> EngineResult<()> {
         self.implicit_block = false;
+        self.multi_statement_block = false;
         if self.txn.as_ref().is_some_and(|t| !t.explicit) {
             let txn = self.txn.take().expect("checked above");
             if !txn.is_empty() {
-                self.engine.commit(txn.to_command()).await?;
+                self.engine.commit(self.database, txn.to_command()).await?;
             }
         }
         Ok(())
@@ -645,8 +693,19 @@ impl Session {
     }
 
     /// Takes the notices the last statement produced.
+    /// The queued notices the client asked for: those at or above its
+    /// `client_min_messages` (NOTICE by default; WARNING hides NOTICEs).
     pub fn take_notices(&mut self) -> Vec<Notice> {
-        std::mem::take(&mut self.notices)
+        let rank = |level: &str| match level.to_ascii_lowercase().as_str() {
+            "notice" => 1,
+            "warning" => 2,
+            "error" => 3,
+            _ => 0, // debug…, log: everything is sent
+        };
+        let least = rank(self.settings.get("client_min_messages").unwrap_or("notice"));
+        let mut notices = std::mem::take(&mut self.notices);
+        notices.retain(|n| rank(n.severity) >= least);
+        notices
     }
 
     /// Records that the statement just run failed after `execute`
@@ -710,6 +769,7 @@ impl Session {
             Statement::CreateIndex(_) => "CREATE INDEX",
             Statement::CreateView(_) => "CREATE VIEW",
             Statement::CreateSchema { .. } => "CREATE SCHEMA",
+            Statement::CreateDatabase { .. } => "CREATE DATABASE",
             Statement::Comment { .. } => "COMMENT",
             Statement::CreateSequence { name, .. } => match alter_sequence::disguised(name) {
                 Some(_) => "ALTER SEQUENCE",
@@ -741,9 +801,9 @@ impl Session {
             });
         }
         if txn.is_empty() {
-            self.engine.flush_sequences().await?;
+            self.engine.flush_sequences(self.database).await?;
         } else {
-            self.engine.commit(txn.to_command()).await?;
+            self.engine.commit(self.database, txn.to_command()).await?;
         }
         Ok(Outcome::Command {
             tag: "COMMIT".into(),
@@ -794,6 +854,18 @@ impl Session {
                 cascade,
                 ..
             } => schema::drop_schemas(self, if_exists, &names, cascade).await,
+            Statement::CreateDatabase {
+                db_name,
+                if_not_exists,
+                location,
+                ..
+            } => database::create(self, &db_name, location, if_not_exists).await,
+            Statement::Drop {
+                object_type: datafusion::sql::sqlparser::ast::ObjectType::Database,
+                if_exists,
+                names,
+                ..
+            } => database::drop(self, &names, if_exists).await,
             Statement::Comment {
                 object_type,
                 object_name,
@@ -885,7 +957,7 @@ impl Session {
     fn statement_catalog(&self, snapshot: Op) -> Arc<Catalog> {
         match self.txn.as_ref().and_then(|t| t.catalog.clone()) {
             Some(catalog) => catalog,
-            None => self.engine.catalog_at(snapshot),
+            None => self.engine.catalog_at(self.database, snapshot),
         }
     }
 
@@ -989,6 +1061,7 @@ impl Session {
             self.settings.read_only(),
         );
         let scope = ReadScope {
+            database: self.database,
             snapshot,
             catalog,
             overlays,
@@ -1006,6 +1079,7 @@ impl Session {
 
     /// Plans a query statement (no execution).
     async fn plan(&self, mut statement: Statement) -> EngineResult<LogicalPlan> {
+        names::refuse_other_databases(&statement, &self.database_name)?;
         prepare_query(&mut statement);
         // `::timestamptz` casts read zone-less text in the session's zone.
         let zone = self.zone().to_string();
@@ -1091,10 +1165,11 @@ impl Session {
         // client hears the query is complete (PostgreSQL's nextval makes its
         // transaction durable the same way).
         let flush_engine = self.engine.clone();
+        let database = self.database;
         let flushed = counted.chain(
             futures::stream::once(async move {
                 flush_engine
-                    .flush_sequences()
+                    .flush_sequences(database)
                     .await
                     .err()
                     .map(|e| Err(datafusion::error::DataFusionError::External(Box::new(e))))
@@ -1165,6 +1240,7 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        self.engine.detach(self.database);
         self.engine
             .stats
             .sessions_open

@@ -11,8 +11,10 @@
 //! The result is a catalog *key* ([`kimberlite_catalog::relation_key`]):
 //! the bare name in `public`, `schema.name` elsewhere.
 
-use datafusion::sql::sqlparser::ast::{ObjectName, ObjectNamePart};
-use kimberlite_catalog::{relation_key, Catalog, DEFAULT_DATABASE, DEFAULT_SCHEMA};
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{visit_relations, ObjectName, ObjectNamePart, Statement};
+use kimberlite_catalog::{relation_key, Catalog, DEFAULT_SCHEMA};
 
 use super::ident_name;
 use crate::error::{EngineError, EngineResult};
@@ -21,8 +23,9 @@ use crate::error::{EngineError, EngineResult};
 /// simply missing: 42P01, not 3F000).
 const SYSTEM_SCHEMAS: &[&str] = &["pg_catalog", "information_schema"];
 
-/// The schema (if written) and the name of an object name.
-pub fn parts(name: &ObjectName) -> EngineResult<(Option<String>, String)> {
+/// The schema (if written) and the name of an object name; a leading
+/// database part must name `database` (the session's).
+pub fn parts(name: &ObjectName, database: &str) -> EngineResult<(Option<String>, String)> {
     let parts: Vec<String> = name
         .0
         .iter()
@@ -36,9 +39,7 @@ pub fn parts(name: &ObjectName) -> EngineResult<(Option<String>, String)> {
     match parts.as_slice() {
         [name] => Ok((None, name.clone())),
         [schema, name] => Ok((Some(schema.clone()), name.clone())),
-        [database, schema, name] if database == DEFAULT_DATABASE => {
-            Ok((Some(schema.clone()), name.clone()))
-        }
+        [named, schema, name] if named == database => Ok((Some(schema.clone()), name.clone())),
         // PostgreSQL's own words (0A000) for naming another database.
         [_, _, _] => Err(EngineError::FeatureNotSupported(format!(
             "cross-database references are not implemented: \"{name}\""
@@ -46,6 +47,29 @@ pub fn parts(name: &ObjectName) -> EngineResult<(Option<String>, String)> {
         _ => Err(EngineError::Syntax(format!(
             "improper qualified name (too many dotted names): {name}"
         ))),
+    }
+}
+
+/// 0A000 for a relation named with a database other than `database` (a
+/// query sees only its session's database).
+pub fn refuse_other_databases(statement: &Statement, database: &str) -> EngineResult<()> {
+    let mut other = None;
+    let _ = visit_relations(statement, |name| {
+        if name.0.len() == 3 {
+            if let Some(ObjectNamePart::Identifier(first)) = name.0.first() {
+                if ident_name(first) != database {
+                    other = Some(name.to_string());
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    match other {
+        Some(name) => Err(EngineError::FeatureNotSupported(format!(
+            "cross-database references are not implemented: \"{name}\""
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -31,7 +31,7 @@ use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::ExecutionPlan;
-use kimberlite_catalog::{Catalog, TableDef, TableId};
+use kimberlite_catalog::{Catalog, DatabaseId, TableDef, TableId};
 use kimberlite_consensus::Op;
 use parking_lot::Mutex;
 
@@ -63,6 +63,8 @@ const BATCH_ROWS: usize = 8192;
 /// What a statement reads.
 #[derive(Clone)]
 pub struct ReadScope {
+    /// The session's database: `catalog` is one of its versions.
+    pub database: DatabaseId,
     pub snapshot: Op,
     pub catalog: Arc<Catalog>,
     pub overlays: BTreeMap<TableId, TableOverlay>,
@@ -240,15 +242,7 @@ impl SchemaProvider for KimberliteSchema {
                 None => return Ok(None),
             }
         };
-        let mut provider = KimberliteTable::new(
-            self.engine.clone(),
-            table.clone(),
-            scope.snapshot,
-            scope.overlays.get(&table.id).cloned(),
-            hidden,
-            scope.statement.clone(),
-            &scope.zone,
-        );
+        let mut provider = KimberliteTable::new(self.engine.clone(), &scope, table, hidden);
         provider.order_hints = Some(scope.order_hints.clone());
         Ok(Some(Arc::new(provider)))
     }
@@ -316,6 +310,7 @@ fn stats_table(engine: &Engine, previous: StatementTotals) -> DfResult<Arc<dyn T
 /// One table at one snapshot, plus the reading transaction's writes.
 pub struct KimberliteTable {
     engine: Arc<Engine>,
+    database: DatabaseId,
     statement: Arc<StatementStats>,
     table: Arc<TableDef>,
     snapshot: Op,
@@ -336,16 +331,14 @@ impl fmt::Debug for KimberliteTable {
 }
 
 impl KimberliteTable {
-    pub fn new(
-        engine: Arc<Engine>,
-        table: Arc<TableDef>,
-        snapshot: Op,
-        overlay: Option<TableOverlay>,
-        hidden: bool,
-        statement: Arc<StatementStats>,
-        zone: &str,
-    ) -> Self {
-        let mut fields = table_fields_in(&table, zone);
+    /// `table` as `scope` reads it (its snapshot, its transaction's
+    /// writes); `hidden` adds the key and base-op columns DML reads.
+    pub fn new(engine: Arc<Engine>, scope: &ReadScope, table: Arc<TableDef>, hidden: bool) -> Self {
+        let database = scope.database;
+        let snapshot = scope.snapshot;
+        let overlay = scope.overlays.get(&table.id).cloned();
+        let statement = scope.statement.clone();
+        let mut fields = table_fields_in(&table, &scope.zone);
         if hidden {
             fields.push(Field::new(KEY_COLUMN, DataType::Binary, false));
             fields.push(Field::new(BASE_COLUMN, DataType::Int64, false));
@@ -353,6 +346,7 @@ impl KimberliteTable {
         let schema = Arc::new(Schema::new(fields));
         KimberliteTable {
             engine,
+            database,
             statement,
             table,
             snapshot,
@@ -416,6 +410,7 @@ impl TableProvider for KimberliteTable {
         }
         let spec = ScanSpec {
             engine: self.engine.clone(),
+            database: self.database,
             statement: self.statement.clone(),
             table: self.table.clone(),
             snapshot: self.snapshot,
@@ -458,7 +453,7 @@ impl KimberliteTable {
     /// it reads (index entries follow the table's newest definition).
     fn usable_indexes(&self) -> Vec<Arc<kimberlite_catalog::IndexDef>> {
         let state = self.engine.state.read();
-        let latest = state.latest_catalog();
+        let latest = state.latest_catalog(self.database);
         let current = latest
             .table_by_id(self.table.id)
             .is_some_and(|t| **t == *self.table);
@@ -571,6 +566,7 @@ fn sorts_as_bytes(t: kimberlite_catalog::SqlType) -> bool {
 #[derive(Clone)]
 pub(super) struct ScanSpec {
     engine: Arc<Engine>,
+    database: DatabaseId,
     statement: Arc<StatementStats>,
     pub(super) table: Arc<TableDef>,
     snapshot: Op,
@@ -732,7 +728,7 @@ impl ScanSpec {
                     Some(entries) => entries,
                     None => {
                         let current = state
-                            .latest_catalog()
+                            .latest_catalog(self.database)
                             .table_by_id(self.table.id)
                             .is_some_and(|t| **t == *self.table);
                         let index = state.version_indexes.index(self.table.id, columns);
@@ -777,7 +773,7 @@ impl ScanSpec {
             }
             Access::IndexOrdered { columns, range, .. } => {
                 let current = state
-                    .latest_catalog()
+                    .latest_catalog(self.database)
                     .table_by_id(self.table.id)
                     .is_some_and(|t| **t == *self.table);
                 let index = state.version_indexes.index(self.table.id, columns);

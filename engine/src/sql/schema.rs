@@ -20,11 +20,15 @@ pub(super) fn create_schema(
     if_not_exists: bool,
 ) -> EngineResult<Outcome> {
     let (name, owner) = match name {
-        SchemaName::Simple(name) => (super::names::parts(name)?.1, session.user().to_string()),
+        SchemaName::Simple(name) => (
+            super::names::parts(name, session.database().1)?.1,
+            session.user().to_string(),
+        ),
         SchemaName::UnnamedAuthorization(role) => (ident_name(role), ident_name(role)),
-        SchemaName::NamedAuthorization(name, role) => {
-            (super::names::parts(name)?.1, ident_name(role))
-        }
+        SchemaName::NamedAuthorization(name, role) => (
+            super::names::parts(name, session.database().1)?.1,
+            ident_name(role),
+        ),
     };
     if name.starts_with("pg_") {
         return Err(EngineError::ReservedName {
@@ -82,7 +86,7 @@ pub(super) async fn drop_schemas(
     cascade: bool,
 ) -> EngineResult<Outcome> {
     for name in names {
-        let name = super::names::parts(name)?.1;
+        let name = super::names::parts(name, session.database().1)?.1;
         let catalog = current_catalog(session);
         if name == DEFAULT_SCHEMA {
             return Err(EngineError::FeatureNotSupported(

@@ -351,9 +351,12 @@ impl std::fmt::Debug for SessionSequences {
 }
 
 impl SessionSequences {
-    pub fn new(engine: Arc<Engine>) -> Arc<SessionSequences> {
+    pub fn new(
+        engine: Arc<Engine>,
+        database: kimberlite_catalog::DatabaseId,
+    ) -> Arc<SessionSequences> {
         Arc::new(SessionSequences {
-            catalog: Mutex::new(engine.catalog()),
+            catalog: Mutex::new(engine.catalog(database)),
             engine,
             current: Mutex::default(),
             last: Mutex::default(),

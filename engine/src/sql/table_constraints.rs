@@ -303,7 +303,7 @@ fn resolve_foreign_key(
     spec: &ForeignKeySpec,
     constraint_name: &str,
 ) -> EngineResult<ForeignKey> {
-    let (ref_schema, ref_bare) = super::names::parts(&spec.table)?;
+    let (ref_schema, ref_bare) = super::names::parts(&spec.table, catalog.database_name())?;
     let ref_name = super::names::lookup_key(catalog, path, ref_schema.as_deref(), &ref_bare)?;
     // The table itself (being created or altered): named with its schema,
     // or unqualified where no other relation has the name.

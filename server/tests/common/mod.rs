@@ -97,6 +97,18 @@ impl TestServer {
         connect(&self.conn_str()).await.expect("connect")
     }
 
+    /// Connects to the database named `database`.
+    pub async fn connect_to(
+        &self,
+        database: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        connect(&format!(
+            "host=127.0.0.1 port={} user=kimberlite dbname={database}",
+            self.port
+        ))
+        .await
+    }
+
     /// SIGKILL: no shutdown, no flush.
     pub fn kill9(mut self) {
         let _ = self.child.kill();

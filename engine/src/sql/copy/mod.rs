@@ -594,7 +594,9 @@ impl Session {
         if !self.implicit_block && self.txn.as_ref().is_some_and(|t| !t.explicit) {
             let txn = self.txn.take().expect("checked above");
             if !txn.is_empty() {
-                self.engine.commit(txn.to_command()).await?;
+                self.engine
+                    .commit(self.database().0, txn.to_command())
+                    .await?;
             }
         }
         Ok(copy.rows)
