@@ -30,6 +30,24 @@ fn open(disk: &SimStorage) -> Arc<Engine> {
     Engine::open_on(config(), Arc::new(disk.clone()), Arc::new(SystemClock)).expect("engine opens")
 }
 
+/// A fresh engine on `disk` with the `kimberlite` superuser (trust).
+async fn open_initialized(disk: &SimStorage) -> Arc<Engine> {
+    let engine = open(disk);
+    engine
+        .initialize(
+            AuthMode::Trust,
+            RoleDef {
+                name: "kimberlite".into(),
+                superuser: true,
+                login: true,
+                scram_verifier: None,
+            },
+        )
+        .await
+        .unwrap();
+    engine
+}
+
 async fn run(session: &mut Session, sql: &str) -> Result<usize, kimberlite_engine::EngineError> {
     let mut rows = 0;
     for statement in parse(sql)? {
@@ -330,19 +348,7 @@ async fn an_op_rewritten_after_a_torn_tail_gets_a_fresh_nonce() {
 #[tokio::test]
 async fn rotated_keys_seal_new_commands_and_old_ones_stay_readable_after_restart() {
     let disk = SimStorage::new();
-    let engine = open(&disk);
-    engine
-        .initialize(
-            AuthMode::Trust,
-            RoleDef {
-                name: "kimberlite".into(),
-                superuser: true,
-                login: true,
-                scram_verifier: None,
-            },
-        )
-        .await
-        .unwrap();
+    let engine = open_initialized(&disk).await;
     let mut session = Session::new(engine.clone(), "kimberlite", "kimberlite");
     run(&mut session, "CREATE TABLE r (id int PRIMARY KEY, v text)")
         .await
@@ -475,19 +481,7 @@ async fn checkpoints_are_signed_every_n_ops_and_at_shutdown_and_a_forged_one_is_
 #[tokio::test]
 async fn each_database_seals_its_commands_with_its_own_keys() {
     let disk = SimStorage::new();
-    let engine = open(&disk);
-    engine
-        .initialize(
-            AuthMode::Trust,
-            RoleDef {
-                name: "kimberlite".into(),
-                superuser: true,
-                login: true,
-                scram_verifier: None,
-            },
-        )
-        .await
-        .unwrap();
+    let engine = open_initialized(&disk).await;
     let mut home = Session::new(engine.clone(), "kimberlite", "kimberlite");
     run(&mut home, "CREATE DATABASE shop").await.unwrap();
     let shop_id = engine.database_id("shop").expect("created");

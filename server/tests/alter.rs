@@ -59,8 +59,7 @@ async fn alter_table_survives_kill9_and_snapshot_restarts() {
     server.kill9();
 
     // Replay from the log.
-    let server =
-        TestServer::spawn("dev", dir.path(), &[("KIMBERLITE_CHECKPOINT_OPS", "1")]).unwrap();
+    let server = TestServer::dev_checkpointing_every_op(dir.path());
     let client = server.connect().await;
     assert_altered(&client).await;
     // One more change, then a snapshot is written (checkpoint every op).
@@ -73,15 +72,7 @@ async fn alter_table_survives_kill9_and_snapshot_restarts() {
 
     let server = TestServer::dev(dir.path());
     let client = server.connect().await;
-    let opened: i64 = client
-        .query_one(
-            "SELECT value FROM kimberlite_stats WHERE name = 'opened_from_snapshot_op'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert!(opened > 0, "restarted from a snapshot");
+    common::assert_opened_from_snapshot(&client).await;
     assert_altered(&client).await;
     assert_eq!(
         sqlstate(
@@ -205,8 +196,7 @@ async fn indexes_and_views_survive_kill9_and_snapshot_restarts() {
     assert_indexed(&client).await;
     drop(client);
     server.kill9();
-    let server =
-        TestServer::spawn("dev", dir.path(), &[("KIMBERLITE_CHECKPOINT_OPS", "1")]).unwrap();
+    let server = TestServer::dev_checkpointing_every_op(dir.path());
     let client = server.connect().await;
     assert_indexed(&client).await;
     client
@@ -270,8 +260,7 @@ async fn schemas_survive_kill9_and_snapshot_restarts() {
     assert_schemas(&client).await;
     drop(client);
     server.kill9();
-    let server =
-        TestServer::spawn("dev", dir.path(), &[("KIMBERLITE_CHECKPOINT_OPS", "1")]).unwrap();
+    let server = TestServer::dev_checkpointing_every_op(dir.path());
     let client = server.connect().await;
     assert_schemas(&client).await;
     client

@@ -82,8 +82,7 @@ async fn constraints_and_sequences_survive_kill9_and_snapshot_restarts() {
 
     // Replay from the log: indexes rebuilt op by op; the sequences resume
     // after their logged reservation (a gap, never a repeat).
-    let server =
-        TestServer::spawn("dev", dir.path(), &[("KIMBERLITE_CHECKPOINT_OPS", "1")]).unwrap();
+    let server = TestServer::dev_checkpointing_every_op(dir.path());
     let client = server.connect().await;
     assert_constraints_hold(&client).await;
     let id: i32 = client
@@ -118,15 +117,7 @@ async fn constraints_and_sequences_survive_kill9_and_snapshot_restarts() {
 
     let server = TestServer::dev(dir.path());
     let client = server.connect().await;
-    let opened: i64 = client
-        .query_one(
-            "SELECT value FROM kimberlite_stats WHERE name = 'opened_from_snapshot_op'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert!(opened > 0, "restarted from a snapshot");
+    common::assert_opened_from_snapshot(&client).await;
     assert_constraints_hold(&client).await;
     assert_eq!(
         sqlstate(

@@ -144,8 +144,7 @@ async fn databases_are_isolated_and_survive_kill9_and_snapshot_restarts() {
     server.kill9();
 
     // Replay from the log.
-    let server =
-        TestServer::spawn("dev", dir.path(), &[("KIMBERLITE_CHECKPOINT_OPS", "1")]).unwrap();
+    let server = TestServer::dev_checkpointing_every_op(dir.path());
     assert_isolated(&server).await;
     let shop = server.connect_to("shop").await.unwrap();
     shop.batch_execute("INSERT INTO sales.orders (label) VALUES ('c')")
@@ -157,15 +156,7 @@ async fn databases_are_isolated_and_survive_kill9_and_snapshot_restarts() {
     // From a snapshot: the catalogs of every database are in it.
     let server = TestServer::dev(dir.path());
     let home = server.connect().await;
-    let opened: i64 = home
-        .query_one(
-            "SELECT value FROM kimberlite_stats WHERE name = 'opened_from_snapshot_op'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert!(opened > 0, "restarted from a snapshot");
+    common::assert_opened_from_snapshot(&home).await;
     let shop = server.connect_to("shop").await.unwrap();
     assert_eq!(
         texts(&shop, "SELECT label FROM sales.orders ORDER BY id").await,

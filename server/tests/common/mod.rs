@@ -97,6 +97,12 @@ impl TestServer {
         connect(&self.conn_str()).await.expect("connect")
     }
 
+    /// `kimberlite dev` on `data_dir` logging a checkpoint (and writing a
+    /// projection snapshot) after every op, so its next start loads one.
+    pub fn dev_checkpointing_every_op(data_dir: &Path) -> TestServer {
+        TestServer::spawn("dev", data_dir, &[("KIMBERLITE_CHECKPOINT_OPS", "1")]).unwrap()
+    }
+
     /// Connects to the database named `database`.
     pub async fn connect_to(
         &self,
@@ -154,6 +160,19 @@ pub async fn connect(conn_str: &str) -> Result<tokio_postgres::Client, tokio_pos
         let _ = connection.await;
     });
     Ok(client)
+}
+
+/// Asserts the server behind `client` started from a projection snapshot.
+pub async fn assert_opened_from_snapshot(client: &tokio_postgres::Client) {
+    let opened: i64 = client
+        .query_one(
+            "SELECT value FROM kimberlite_stats WHERE name = 'opened_from_snapshot_op'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(opened > 0, "restarted from a snapshot");
 }
 
 /// The SQLSTATE of a failed call.
