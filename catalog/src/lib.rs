@@ -12,13 +12,14 @@
 //! [`SqlType`] onto Arrow types and the server maps it onto wire encodings.
 //!
 //! Databases are tenants with a catalog each; what the cluster shares
-//! (roles, the database list) is in every one ([`database`]). Left out for
+//! (roles, the database list) is in every one (the `database` module). Left out for
 //! now: grants and policies, each one more variant of [`CatalogChange`].
 
 mod constraint;
 mod database;
 mod index;
 mod sequence;
+pub mod system;
 mod types;
 mod view;
 
@@ -572,6 +573,11 @@ impl Catalog {
             .map(|(id, _)| *id)
             .filter(|id| self.id_in_use(*id))
             .collect()
+    }
+
+    /// Every role, by name.
+    pub fn roles(&self) -> impl Iterator<Item = &RoleDef> {
+        self.roles.values()
     }
 
     /// A role by name.

@@ -243,3 +243,11 @@ fn psql_schemas_transcript_matches_postgresql() {
 fn psql_databases_transcript_matches_postgresql() {
     run_differential("databases");
 }
+
+/// pg_catalog computed from our catalog: psql's `\dt`, `\dn`, `\di`,
+/// `\dv`, `\ds`, `\du`, `\l` and the catalog functions (recorded from
+/// Kimberlite: owners are "kimberlite" where PostgreSQL's is "postgres").
+#[test]
+fn psql_catalog_transcript_matches_golden() {
+    run_script("catalog");
+}

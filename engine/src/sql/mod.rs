@@ -58,6 +58,7 @@ mod schema;
 mod settings;
 pub mod sleep;
 pub mod stats;
+mod system;
 mod text_literals;
 pub mod txn;
 pub mod types;
@@ -325,6 +326,9 @@ pub struct Session {
     order_hints: provider::OrderHints,
     /// What `current_schema()` says: the search path's first schema.
     current_schema: Arc<parking_lot::Mutex<String>>,
+    /// The catalog the catalog functions read (the last planned
+    /// statement's).
+    system_view: system::SystemSlot,
 }
 
 impl Session {
@@ -369,6 +373,8 @@ impl Session {
                 ))))
             }),
         ));
+        let system_view = system::SystemSlot::default();
+        system::register_functions(&ctx, &system_view);
         let sequences = sequence::SessionSequences::new(engine.clone(), database);
         for udf in sequence::functions(&sequences) {
             ctx.register_udf(udf);
@@ -409,6 +415,7 @@ impl Session {
             hidden_rows: None,
             order_hints: Default::default(),
             current_schema,
+            system_view,
         }
     }
 
@@ -1055,6 +1062,10 @@ impl Session {
         }
         let search_path = self.search_path(&catalog);
         *self.current_schema.lock() = names::current_schema(&search_path);
+        *self.system_view.lock() = system::SystemView {
+            catalog: catalog.clone(),
+            search_path: search_path.clone(),
+        };
         self.sequences.set_scope(
             catalog.clone(),
             search_path.clone(),
@@ -1080,6 +1091,8 @@ impl Session {
     /// Plans a query statement (no execution).
     async fn plan(&self, mut statement: Statement) -> EngineResult<LogicalPlan> {
         names::refuse_other_databases(&statement, &self.database_name)?;
+        let view = self.system_view.lock().clone();
+        system::rewrite(&mut statement, &view)?;
         prepare_query(&mut statement);
         // `::timestamptz` casts read zone-less text in the session's zone.
         let zone = self.zone().to_string();

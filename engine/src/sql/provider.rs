@@ -141,8 +141,8 @@ impl CatalogProvider for KimberliteCatalog {
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
-        if name == PATH_SCHEMA {
-            return Some(self.provider(None));
+        if name == PATH_SCHEMA || super::system::is_system_schema(name) {
+            return Some(self.provider((name != PATH_SCHEMA).then(|| name.to_string())));
         }
         let exists = self
             .scope
@@ -221,6 +221,19 @@ impl SchemaProvider for KimberliteSchema {
         };
         if name == STATS_VIEW && self.is_path() {
             return Ok(Some(stats_table(&self.engine, scope.previous)?));
+        }
+        // `pg_catalog` is searched before the path, as in PostgreSQL.
+        let system_schema = match &self.space {
+            Some(schema) if super::system::is_system_schema(schema) => Some(schema.as_str()),
+            Some(_) => None,
+            None => kimberlite_catalog::system::is_relation(
+                kimberlite_catalog::system::PG_CATALOG,
+                name,
+            )
+            .then_some(kimberlite_catalog::system::PG_CATALOG),
+        };
+        if let Some(schema) = system_schema {
+            return super::system::system_table(schema, name, &scope);
         }
         let key = self.key(&scope, name);
         if let Some(view) = scope.catalog.view(&key) {
