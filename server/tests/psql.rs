@@ -251,3 +251,11 @@ fn psql_databases_transcript_matches_postgresql() {
 fn psql_catalog_transcript_matches_golden() {
     run_script("catalog");
 }
+
+/// psql's `\d` of tables (columns, defaults, identity, indexes, CHECK and
+/// foreign keys, referenced-by), sequences (owned by) and indexes, read
+/// from our pg_catalog: the same as PostgreSQL 15 prints.
+#[test]
+fn psql_describe_transcript_matches_postgresql() {
+    run_differential("describe");
+}

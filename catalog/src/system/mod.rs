@@ -20,7 +20,7 @@ use crate::{Catalog, SqlType};
 
 pub use pg_catalog::{
     constraint_definition, deparse_default, index_definition, quote_ident, type_name, type_oid,
-    PG_CATALOG_RELATIONS,
+    EMPTY_RELATIONS, PG_CATALOG_RELATIONS, SYSTEM_RELATION_OIDS,
 };
 
 /// One value of a system relation.

@@ -54,6 +54,54 @@ pub const PG_CATALOG_RELATIONS: &[&str] = &[
     "pg_publication",
     "pg_publication_namespace",
     "pg_publication_rel",
+    "pg_depend",
+    "pg_proc",
+];
+
+/// PostgreSQL's OIDs of its catalog relations (`'pg_class'::regclass`).
+pub const SYSTEM_RELATION_OIDS: &[(&str, u32)] = &[
+    ("pg_type", 1247),
+    ("pg_attribute", 1249),
+    ("pg_proc", 1255),
+    ("pg_class", 1259),
+    ("pg_database", 1262),
+    ("pg_authid", 1260),
+    ("pg_auth_members", 1261),
+    ("pg_attrdef", 2604),
+    ("pg_constraint", 2606),
+    ("pg_inherits", 2611),
+    ("pg_index", 2610),
+    ("pg_description", 2609),
+    ("pg_namespace", 2615),
+    ("pg_am", 2601),
+    ("pg_depend", 2608),
+    ("pg_trigger", 2620),
+    ("pg_collation", 3456),
+    ("pg_extension", 3079),
+    ("pg_enum", 3501),
+    ("pg_range", 3541),
+    ("pg_policy", 3256),
+    ("pg_sequence", 2224),
+    ("pg_statistic_ext", 3381),
+    ("pg_publication", 6104),
+    ("pg_publication_namespace", 6237),
+    ("pg_publication_rel", 6106),
+];
+
+/// The relations that have no rows (features we do not have).
+pub const EMPTY_RELATIONS: &[&str] = &[
+    "pg_auth_members",
+    "pg_extension",
+    "pg_range",
+    "pg_enum",
+    "pg_inherits",
+    "pg_policy",
+    "pg_trigger",
+    "pg_statistic_ext",
+    "pg_publication",
+    "pg_publication_namespace",
+    "pg_publication_rel",
+    "pg_proc",
 ];
 
 pub(super) fn relation(name: &str, reader: &Reader) -> Option<Relation> {
@@ -77,6 +125,23 @@ pub(super) fn relation(name: &str, reader: &Reader) -> Option<Relation> {
         "pg_views" => pg_views(catalog),
         "pg_indexes" => pg_indexes(catalog),
         "pg_sequences" => pg_sequences(catalog),
+        "pg_depend" => pg_depend(catalog),
+        "pg_proc" => empty(&[
+            ("oid", Oid),
+            ("proname", Name),
+            ("pronamespace", Oid),
+            ("proowner", Oid),
+            ("prolang", Oid),
+            ("prokind", InternalChar),
+            ("prosecdef", Bool),
+            ("proretset", Bool),
+            ("provolatile", InternalChar),
+            ("pronargs", Int2),
+            ("prorettype", Oid),
+            ("proargtypes", INT2_ARRAY),
+            ("proargnames", TEXT_ARRAY),
+            ("prosrc", Text),
+        ]),
         "pg_auth_members" => empty(&[
             ("roleid", Oid),
             ("member", Oid),
@@ -360,6 +425,14 @@ fn pg_class(catalog: &Catalog) -> Relation {
     let rows = relations
         .iter()
         .map(|r| {
+            // Foreign keys are kept by triggers in PostgreSQL, on both
+            // tables (psql lists them only where this is set).
+            let has_triggers = match &r.object {
+                Object::Table(t) => {
+                    t.foreign_keys().next().is_some() || !catalog.referencing(t.id).is_empty()
+                }
+                _ => false,
+            };
             let (natts, checks, has_index, am, options) = match &r.object {
                 Object::Table(t) => {
                     let checks = t
@@ -403,7 +476,7 @@ fn pg_class(catalog: &Catalog) -> Relation {
                 Value::Int2(natts as i16),
                 Value::Int2(checks as i16),
                 Value::Bool(false),
-                Value::Bool(false),
+                Value::Bool(has_triggers),
                 Value::Bool(false),
                 Value::Bool(false),
                 Value::Bool(false),
@@ -595,6 +668,18 @@ const TYPES: &[(u32, &str, i16, &str, u32, u32)] = &[
     (3802, "jsonb", -1, "U", 3807, 0),
     (2205, "regclass", 4, "N", 2210, 0),
     (2206, "regtype", 4, "N", 2211, 0),
+    (24, "regproc", 4, "N", 1008, 0),
+    (4089, "regnamespace", 4, "N", 4090, 0),
+    (705, "unknown", -2, "X", 0, 0),
+    (2249, "record", -1, "P", 2287, 0),
+    (2275, "cstring", -2, "P", 1263, 0),
+    (2276, "any", 4, "P", 0, 0),
+    (2277, "anyarray", -1, "P", 0, 0),
+    (2278, "void", 4, "P", 0, 0),
+    (2279, "trigger", 4, "P", 0, 0),
+    (3838, "event_trigger", 4, "P", 0, 0),
+    (2281, "internal", 8, "P", 0, 0),
+    (2283, "anyelement", 4, "P", 0, 0),
     (1000, "_bool", -1, "A", 0, 16),
     (1001, "_bytea", -1, "A", 0, 17),
     (1002, "_char", -1, "A", 0, 18),
@@ -857,11 +942,14 @@ fn action(a: RefAction) -> &'static str {
     }
 }
 
-/// `pg_get_constraintdef` of constraint `position` of `table`.
+/// `pg_get_constraintdef` of constraint `position` of `table` (`pretty`
+/// drops the parentheses PostgreSQL's plain form puts around a CHECK's
+/// expression).
 pub fn constraint_definition(
     catalog: &Catalog,
     table: &TableDef,
     position: usize,
+    pretty: bool,
 ) -> Option<String> {
     if position == 0 {
         return (!table.primary_key.is_empty())
@@ -870,6 +958,7 @@ pub fn constraint_definition(
     let constraint = table.constraints.get(position - 1)?;
     Some(match &constraint.kind {
         ConstraintKind::Unique { columns } => format!("UNIQUE {}", column_list(table, columns)),
+        ConstraintKind::Check { expr_sql } if pretty => format!("CHECK ({expr_sql})"),
         ConstraintKind::Check { expr_sql } => format!("CHECK (({expr_sql}))"),
         ConstraintKind::ForeignKey(fk) => {
             let target = catalog.table_by_id(fk.ref_table)?;
@@ -1312,6 +1401,40 @@ fn pg_collation() -> Relation {
         ]
     })
     .collect();
+    Relation { columns, rows }
+}
+
+/// `pg_depend`: what `OWNED BY` (serial: `a`) and identity columns (`i`)
+/// tie each sequence to.
+fn pg_depend(catalog: &Catalog) -> Relation {
+    let columns = vec![
+        ("classid", Oid),
+        ("objid", Oid),
+        ("objsubid", Int4),
+        ("refclassid", Oid),
+        ("refobjid", Oid),
+        ("refobjsubid", Int4),
+        ("deptype", InternalChar),
+    ];
+    let rows = catalog
+        .sequences()
+        .filter_map(|s| {
+            let (table, column) = s.owned_by?;
+            let identity = catalog
+                .table_by_id(table)
+                .and_then(|t| t.columns.get(column))
+                .is_some_and(|c| c.identity.is_some());
+            Some(vec![
+                Value::Oid(1259),
+                Value::Oid(oid::relation(s.id)),
+                Value::Int4(0),
+                Value::Oid(1259),
+                Value::Oid(oid::relation(table)),
+                Value::Int4(column as i32 + 1),
+                text(if identity { "i" } else { "a" }),
+            ])
+        })
+        .collect();
     Relation { columns, rows }
 }
 

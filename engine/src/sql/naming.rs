@@ -113,8 +113,20 @@ pub fn alias_repeated_items(statement: &mut Statement) {
     let Statement::Query(query) = statement else {
         return;
     };
-    let SetExpr::Select(select) = query.body.as_mut() else {
-        return;
+    alias_repeated_in(query.body.as_mut());
+}
+
+/// [`alias_repeated_items`] in every SELECT of a set operation.
+fn alias_repeated_in(body: &mut SetExpr) {
+    let select = match body {
+        SetExpr::Select(select) => select,
+        SetExpr::SetOperation { left, right, .. } => {
+            alias_repeated_in(left);
+            alias_repeated_in(right);
+            return;
+        }
+        SetExpr::Query(query) => return alias_repeated_in(query.body.as_mut()),
+        _ => return,
     };
     let mut seen: Vec<String> = Vec::new();
     for (i, item) in select.projection.iter_mut().enumerate() {

@@ -170,6 +170,30 @@ fn namespace_name(catalog: &Catalog, namespace_oid: u32) -> Option<String> {
         .find(|s| oid::namespace(s) == namespace_oid)
 }
 
+/// Column `n` (1-based) of an index: the table column's name.
+fn index_column(catalog: &Catalog, index_oid: u32, n: usize) -> Option<String> {
+    let rows = system::relation(
+        system::PG_CATALOG,
+        "pg_index",
+        &Reader {
+            catalog,
+            search_path: &[],
+        },
+    )?
+    .rows;
+    let row = rows
+        .iter()
+        .find(|r| r.first() == Some(&Value::Oid(index_oid)))?;
+    let (Some(Value::Oid(table)), Some(Value::Int2Array(key))) = (row.get(1), row.get(15)) else {
+        return None;
+    };
+    let table = catalog.table_by_id(oid::relation_id(*table)?)?;
+    let column = *key.get(n - 1)? as usize;
+    Some(system::quote_ident(
+        &table.columns.get(column.checked_sub(1)?)?.name,
+    ))
+}
+
 /// `format_type(type_oid, typmod)`.
 fn format_type(type_oid: u32, typmod: Option<i32>) -> Option<String> {
     let base = system::type_name(type_oid)?;
@@ -285,6 +309,16 @@ impl ScalarUDFImpl for CatalogFunction {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let rows = args.number_rows;
         let view = self.view.lock().clone();
+        if rows == 0
+            && args
+                .args
+                .iter()
+                .any(|a| matches!(a, ColumnarValue::Array(_)))
+        {
+            return Ok(ColumnarValue::Array(
+                datafusion::arrow::array::new_empty_array(&self.returns),
+            ));
+        }
         let all_scalar = args
             .args
             .iter()
@@ -375,12 +409,43 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
                 utf8(first_oid(args).and_then(|o| {
                     let (table, position) = oid::constraint_parts(o)?;
                     let table = v.catalog.table_by_id(table)?;
-                    system::constraint_definition(&v.catalog, table, position)
+                    let pretty = matches!(args.get(1), Some(ScalarValue::Boolean(Some(true))));
+                    system::constraint_definition(&v.catalog, table, position, pretty)
                 }))
             },
         ),
         function(view, "pg_get_indexdef", text.clone(), move |v, args| {
-            utf8(first_oid(args).and_then(|o| system::index_definition(&v.catalog, o)))
+            let column = args.get(1).and_then(int_arg).unwrap_or(0);
+            utf8(first_oid(args).and_then(|o| match column {
+                n if n > 0 => index_column(&v.catalog, o, n as usize),
+                _ => system::index_definition(&v.catalog, o),
+            }))
+        }),
+        function(view, "quote_ident", text.clone(), move |_, args| {
+            utf8(
+                args.first()
+                    .and_then(text_arg)
+                    .map(|s| system::quote_ident(&s)),
+            )
+        }),
+        function(view, "quote_literal", text.clone(), move |_, args| {
+            utf8(
+                args.first()
+                    .and_then(|a| match a {
+                        ScalarValue::Utf8(v)
+                        | ScalarValue::LargeUtf8(v)
+                        | ScalarValue::Utf8View(v) => v.clone(),
+                        other if other.is_null() => None,
+                        other => Some(other.to_string()),
+                    })
+                    .map(|s| {
+                        if s.contains('\\') {
+                            format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+                        } else {
+                            format!("'{}'", s.replace('\'', "''"))
+                        }
+                    }),
+            )
         }),
         function(view, "pg_encoding_to_char", text.clone(), move |_, args| {
             utf8(
@@ -405,6 +470,21 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
         function(view, "pg_get_triggerdef", text.clone(), move |_, _| {
             utf8(None)
         }),
+        function(view, "pg_get_function_result", text.clone(), move |_, _| {
+            utf8(None)
+        }),
+        function(
+            view,
+            "pg_get_function_arguments",
+            text.clone(),
+            move |_, _| utf8(None),
+        ),
+        function(
+            view,
+            "pg_function_is_visible",
+            DataType::Boolean,
+            move |_, args| ScalarValue::Boolean(first_oid(args).map(|_| true)),
+        ),
         function(
             view,
             "pg_get_statisticsobjdef_columns",
@@ -573,6 +653,14 @@ fn regclass_literal(view: &SystemView, text: &str) -> EngineResult<u32> {
         Some((schema, bare)) => (Some(schema.to_string()), bare.to_string()),
         None => (None, name.to_string()),
     };
+    if schema.as_deref().is_none_or(|s| s == system::PG_CATALOG) {
+        if let Some((_, o)) = system::SYSTEM_RELATION_OIDS
+            .iter()
+            .find(|(n, _)| *n == bare)
+        {
+            return Ok(*o);
+        }
+    }
     let schemas: Vec<String> = match schema {
         Some(s) => vec![s],
         None => view.search_path.clone(),
@@ -604,7 +692,11 @@ fn regtype_literal(text: &str) -> EngineResult<u32> {
     if let Ok(n) = text.trim().parse::<u32>() {
         return Ok(n);
     }
-    let name = text.trim().to_lowercase();
+    let lower = text.trim().to_lowercase();
+    let name = lower
+        .strip_prefix("pg_catalog.")
+        .unwrap_or(&lower)
+        .to_string();
     let base = match name.as_str() {
         "integer" | "int" => "int4",
         "smallint" => "int2",
@@ -629,6 +721,103 @@ fn parse_expr(sql: &str) -> Option<SqlExpr> {
     .ok()?
     .parse_expr()
     .ok()
+}
+
+/// The names the statement binds (aliases, else table names) to each
+/// relation it reads: (bound name, relation's bare name).
+struct Bindings(Vec<(String, String)>);
+
+impl datafusion::sql::sqlparser::ast::Visitor for Bindings {
+    type Break = ();
+
+    fn pre_visit_table_factor(
+        &mut self,
+        factor: &datafusion::sql::sqlparser::ast::TableFactor,
+    ) -> ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::TableFactor;
+        if let TableFactor::Table { name, alias, .. } = factor {
+            let bare = name
+                .0
+                .last()
+                .map(|p| p.to_string().to_lowercase())
+                .unwrap_or_default();
+            let bound = match alias {
+                Some(a) => super::ident_name(&a.name),
+                None => bare.clone(),
+            };
+            self.0.push((bound, bare));
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn bindings<V: datafusion::sql::sqlparser::ast::Visit>(node: &V) -> Vec<(String, String)> {
+    let mut found = Bindings(Vec::new());
+    let _ = node.visit(&mut found);
+    found.0
+}
+
+/// Names bound only to relations that never have rows.
+fn empty_aliases(statement: &Statement) -> Vec<String> {
+    let all = bindings(statement);
+    all.iter()
+        .filter(|(bound, _)| {
+            all.iter()
+                .filter(|(b, _)| b == bound)
+                .all(|(_, table)| system::EMPTY_RELATIONS.contains(&table.as_str()))
+        })
+        .map(|(bound, _)| bound.clone())
+        .collect()
+}
+
+/// A subquery correlated only with rows of relations that have none (a
+/// policy's roles, a trigger's parent): it is never evaluated, so it may
+/// be NULL — DataFusion could not plan several of these (psql's `\d`).
+fn reads_only_empty_outer_rows(
+    query: &datafusion::sql::sqlparser::ast::Query,
+    empty: &[String],
+) -> bool {
+    if empty.is_empty() {
+        return false;
+    }
+    let inner: Vec<String> = bindings(query).into_iter().map(|(b, _)| b).collect();
+    let mut outer = Vec::new();
+    let mut copy = query.clone();
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut copy, |e| {
+        if let SqlExpr::CompoundIdentifier(parts) = e {
+            if parts.len() >= 2 {
+                let q = super::ident_name(&parts[parts.len() - 2]);
+                if !inner.contains(&q) {
+                    outer.push(q);
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    !outer.is_empty() && outer.iter().all(|q| empty.contains(q))
+}
+
+/// `EXISTS (SELECT … FROM <catalog relations> WHERE …)` as a value
+/// DataFusion can plan anywhere (it plans EXISTS only as a filter):
+/// `coalesce((SELECT max(true) FROM … WHERE …), false)`.
+fn exists_as_value(
+    query: &datafusion::sql::sqlparser::ast::Query,
+    negated: bool,
+) -> Option<SqlExpr> {
+    use datafusion::sql::sqlparser::ast::{SelectItem, SetExpr};
+    let reads_catalog = bindings(query)
+        .iter()
+        .any(|(_, table)| system::PG_CATALOG_RELATIONS.contains(&table.as_str()));
+    if !reads_catalog {
+        return None;
+    }
+    let mut query = query.clone();
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return None;
+    };
+    select.projection = vec![SelectItem::UnnamedExpr(parse_expr("max(true)")?)];
+    let not = if negated { "NOT " } else { "" };
+    parse_expr(&format!("{not}coalesce(({query}), false)"))
 }
 
 /// Text-array columns of the system relations.
@@ -938,8 +1127,35 @@ fn read_through_lookups(
 /// Rewrites what DataFusion cannot plan of PostgreSQL's catalog queries
 /// (see the module doc).
 pub fn rewrite(statement: &mut Statement, view: &SystemView) -> EngineResult<()> {
+    let empty = empty_aliases(statement);
     let mut error = None;
     let _ = visit_expressions_mut(statement, |expr| {
+        if let SqlExpr::Subquery(query)
+        | SqlExpr::Exists {
+            subquery: query, ..
+        } = &*expr
+        {
+            if reads_only_empty_outer_rows(query, &empty) {
+                *expr = SqlExpr::Value(SqlValue::Null.into());
+                return ControlFlow::Continue(());
+            }
+        }
+        if let SqlExpr::Exists { subquery, negated } = &*expr {
+            if let Some(replacement) = exists_as_value(subquery, *negated) {
+                *expr = replacement;
+                return ControlFlow::Continue(());
+            }
+        }
+        if let SqlExpr::Function(Function {
+            args: FunctionArguments::Subquery(query),
+            ..
+        }) = &*expr
+        {
+            if reads_only_empty_outer_rows(query, &empty) {
+                *expr = SqlExpr::Value(SqlValue::Null.into());
+                return ControlFlow::Continue(());
+            }
+        }
         match expr {
             SqlExpr::Cast {
                 kind: CastKind::DoubleColon | CastKind::Cast,
