@@ -39,11 +39,11 @@ trap stop_reference EXIT
 export KIMBERLITE_PG_REFERENCE="postgres://postgres@127.0.0.1:$pg_port"
 psql "$KIMBERLITE_PG_REFERENCE/postgres" -X -At -c 'SHOW server_version'
 
-step "python venv (psycopg 3, psycopg2, asyncpg, pytest)"
+step "python venv (psycopg 3, psycopg2, asyncpg, SQLAlchemy, Alembic, pytest)"
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
-.venv/bin/python -c 'import psycopg, psycopg2, asyncpg, pytest' 2>/dev/null || \
+.venv/bin/python -c 'import psycopg, psycopg2, asyncpg, pytest, sqlalchemy, alembic' 2>/dev/null || \
   .venv/bin/pip install -q 'psycopg[binary]>=3.1,<4' 'psycopg2-binary>=2.9,<3' \
-    'asyncpg>=0.29,<1' 'pytest>=7'
+    'asyncpg>=0.29,<1' 'pytest>=7' 'sqlalchemy>=2.0,<2.1' 'alembic>=1.13,<2'
 
 step "node packages (pg, pg-cursor)"
 [ -d server/tests/node/node_modules/pg-cursor ] || \

@@ -471,6 +471,18 @@ pub fn encode_text(array: &ArrayRef, row: usize, field: &Field, style: &OutputSt
             let Some((items, item_field)) = list_value(array, row) else {
                 return generic_text(array, row);
             };
+            // int2vector and oidvector (pg_index.indkey) print as
+            // space-separated numbers.
+            let vector = field
+                .metadata()
+                .get(META_OID)
+                .is_some_and(|o| o == "22" || o == "30");
+            if vector {
+                return (0..items.len())
+                    .map(|i| encode_text(&items, i, &item_field, style))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+            }
             array_text(
                 (0..items.len()).map(|i| {
                     (!items.is_null(i)).then(|| encode_text(&items, i, &item_field, style))

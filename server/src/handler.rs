@@ -192,6 +192,7 @@ fn session_of<C: ClientInfo>(
         session.settings = login_settings(engine, &user, &startup);
         let (pid, secret) = client.pid_and_secret_key();
         cancels.register(pid, &secret, &session.cancel_signal());
+        session.set_backend_pid(pid);
         Mutex::new(session)
     });
     handle

@@ -13,11 +13,13 @@
 //! with a position, and schemas and roles, which we key by name, hash the
 //! name into a range of their own. Built-in types keep PostgreSQL's OIDs.
 
+mod information_schema;
 pub mod oid;
 mod pg_catalog;
 
 use crate::{Catalog, SqlType};
 
+pub use information_schema::INFORMATION_SCHEMA_RELATIONS;
 pub use pg_catalog::{
     constraint_definition, deparse_default, index_definition, quote_ident, type_name, type_oid,
     EMPTY_RELATIONS, PG_CATALOG_RELATIONS, SYSTEM_RELATION_OIDS,
@@ -80,6 +82,7 @@ pub const INFORMATION_SCHEMA: &str = "information_schema";
 pub fn relation(schema: &str, name: &str, reader: &Reader) -> Option<Relation> {
     match schema {
         PG_CATALOG => pg_catalog::relation(name, reader),
+        INFORMATION_SCHEMA => information_schema::relation(name, reader),
         _ => None,
     }
 }
@@ -88,6 +91,7 @@ pub fn relation(schema: &str, name: &str, reader: &Reader) -> Option<Relation> {
 pub fn is_relation(schema: &str, name: &str) -> bool {
     match schema {
         PG_CATALOG => PG_CATALOG_RELATIONS.contains(&name),
+        INFORMATION_SCHEMA => INFORMATION_SCHEMA_RELATIONS.contains(&name),
         _ => false,
     }
 }

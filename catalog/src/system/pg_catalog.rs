@@ -56,6 +56,9 @@ pub const PG_CATALOG_RELATIONS: &[&str] = &[
     "pg_publication_rel",
     "pg_depend",
     "pg_proc",
+    "pg_stat_user_tables",
+    "pg_statio_user_tables",
+    "pg_opclass",
 ];
 
 /// PostgreSQL's OIDs of its catalog relations (`'pg_class'::regclass`).
@@ -126,6 +129,8 @@ pub(super) fn relation(name: &str, reader: &Reader) -> Option<Relation> {
         "pg_indexes" => pg_indexes(catalog),
         "pg_sequences" => pg_sequences(catalog),
         "pg_depend" => pg_depend(catalog),
+        "pg_opclass" => pg_opclass(),
+        "pg_stat_user_tables" | "pg_statio_user_tables" => pg_stat_user_tables(catalog),
         "pg_proc" => empty(&[
             ("oid", Oid),
             ("proname", Name),
@@ -856,6 +861,8 @@ fn pg_index(catalog: &Catalog) -> Relation {
         ("indislive", Bool),
         ("indisreplident", Bool),
         ("indkey", INT2_ARRAY),
+        ("indcollation", INT2_ARRAY),
+        ("indclass", INT2_ARRAY),
         ("indoption", INT2_ARRAY),
         ("indexprs", Text),
         ("indpred", Text),
@@ -870,6 +877,14 @@ fn pg_index(catalog: &Catalog) -> Relation {
                 unique,
                 primary,
             } = index_key(r)?;
+            let columns = &catalog.table_by_id(table)?.columns;
+            let opclasses: Vec<i16> = key
+                .iter()
+                .map(|&k| {
+                    let t = columns[k as usize - 1].sql_type;
+                    (OPCLASS_BASE + t.oid()) as i16
+                })
+                .collect();
             let n = key.len() as i16;
             Some(vec![
                 Value::Oid(r.oid),
@@ -887,7 +902,9 @@ fn pg_index(catalog: &Catalog) -> Relation {
                 Value::Bool(true),
                 Value::Bool(true),
                 Value::Bool(false),
-                Value::Int2Array(key),
+                Value::Int2Array(key.clone()),
+                Value::Int2Array(vec![0; key.len()]),
+                Value::Int2Array(opclasses),
                 Value::Int2Array(options),
                 Value::Null,
                 Value::Null,
@@ -1159,8 +1176,28 @@ pub fn deparse_default(sql: &str, t: SqlType) -> String {
         }
     }
     let is_string = trimmed.len() >= 2 && trimmed.starts_with('\'') && trimmed.ends_with('\'');
-    let is_number = trimmed.parse::<f64>().is_ok();
     let integral = matches!(t, SqlType::Int2 | SqlType::Int4 | SqlType::Int8);
+    let numeric = integral
+        || matches!(
+            t,
+            SqlType::Numeric { .. } | SqlType::Float4 | SqlType::Float8
+        );
+    // A string literal for a number or boolean column is folded into its
+    // constant when the default is stored (`DEFAULT '0'` reads `0`).
+    if is_string {
+        let inner = &trimmed[1..trimmed.len() - 1];
+        if numeric && inner.trim().parse::<f64>().is_ok() {
+            return deparse_default(inner.trim(), t);
+        }
+        if t == SqlType::Bool {
+            match inner.trim().to_ascii_lowercase().as_str() {
+                "t" | "true" | "yes" | "on" | "1" => return "true".into(),
+                "f" | "false" | "no" | "off" | "0" => return "false".into(),
+                _ => {}
+            }
+        }
+    }
+    let is_number = trimmed.parse::<f64>().is_ok();
     if is_string {
         let type_name = match t {
             SqlType::Varchar(_) => "character varying".to_string(),
@@ -1403,6 +1440,86 @@ fn pg_collation() -> Relation {
     .collect();
     Relation { columns, rows }
 }
+
+/// `pg_stat_user_tables`: every table, with no activity counted yet.
+fn pg_stat_user_tables(catalog: &Catalog) -> Relation {
+    let mut columns = vec![("relid", Oid), ("schemaname", Name), ("relname", Name)];
+    let counters = [
+        "seq_scan",
+        "seq_tup_read",
+        "idx_scan",
+        "idx_tup_fetch",
+        "n_tup_ins",
+        "n_tup_upd",
+        "n_tup_del",
+        "n_tup_hot_upd",
+        "n_live_tup",
+        "n_dead_tup",
+        "n_mod_since_analyze",
+        "n_ins_since_vacuum",
+    ];
+    columns.extend(counters.iter().map(|c| (*c, Int8)));
+    let times = [
+        "last_vacuum",
+        "last_autovacuum",
+        "last_analyze",
+        "last_autoanalyze",
+    ];
+    columns.extend(times.iter().map(|t| (*t, SqlType::Timestamptz)));
+    let counts = [
+        "vacuum_count",
+        "autovacuum_count",
+        "analyze_count",
+        "autoanalyze_count",
+    ];
+    columns.extend(counts.iter().map(|c| (*c, Int8)));
+    let rows = catalog
+        .tables()
+        .map(|t| {
+            let mut row = vec![
+                Value::Oid(oid::relation(t.id)),
+                text(catalog.schema_of(t.id)),
+                text(t.name.clone()),
+            ];
+            row.extend(counters.iter().map(|_| Value::Int8(0)));
+            row.extend(times.iter().map(|_| Value::Null));
+            row.extend(counts.iter().map(|_| Value::Int8(0)));
+            row
+        })
+        .collect();
+    Relation { columns, rows }
+}
+
+/// The default btree operator class of each type (`int4_ops`, …): its
+/// OID is [`OPCLASS_BASE`] + the type's.
+fn pg_opclass() -> Relation {
+    let columns = vec![
+        ("oid", Oid),
+        ("opcmethod", Oid),
+        ("opcname", Name),
+        ("opcnamespace", Oid),
+        ("opcdefault", Bool),
+        ("opcintype", Oid),
+    ];
+    let rows = TYPES
+        .iter()
+        .filter(|t| t.3 != "A" && t.3 != "P" && t.3 != "X")
+        .map(|&(type_oid, name, ..)| {
+            vec![
+                Value::Oid(OPCLASS_BASE + type_oid),
+                Value::Oid(oid::BTREE_AM),
+                text(format!("{name}_ops")),
+                Value::Oid(oid::PG_CATALOG_NAMESPACE),
+                Value::Bool(true),
+                Value::Oid(type_oid),
+            ]
+        })
+        .collect();
+    Relation { columns, rows }
+}
+
+/// Where the operator-class OIDs start.
+const OPCLASS_BASE: u32 = 10_000;
 
 /// `pg_depend`: what `OWNED BY` (serial: `a`) and identity columns (`i`)
 /// tie each sequence to.

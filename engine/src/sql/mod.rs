@@ -419,6 +419,28 @@ impl Session {
         }
     }
 
+    /// The backend pid the client was told (BackendKeyData), for
+    /// `pg_backend_pid()`.
+    pub fn set_backend_pid(&mut self, pid: i32) {
+        self.system_view.lock().backend_pid = pid;
+    }
+
+    /// Applies the `set_config` calls of the statements run since the last
+    /// call (a failing one is dropped with a WARNING).
+    fn apply_set_config(&mut self) {
+        let pending: Vec<(String, String, bool)> = {
+            let view = self.system_view.lock();
+            let mut pending = view.pending.lock();
+            std::mem::take(&mut *pending)
+        };
+        let in_block = self.in_block();
+        for (name, value, local) in pending {
+            if let Err(error) = self.settings.set_config(&name, &value, local, in_block) {
+                self.notice("WARNING", "01000", error.to_string());
+            }
+        }
+    }
+
     /// The session's user.
     pub fn user(&self) -> &str {
         &self.user
@@ -516,6 +538,7 @@ impl Session {
         }
         self.previous_statement = self.statement.totals();
         self.statement = Arc::default();
+        self.apply_set_config();
         if self
             .stream_failed
             .swap(false, std::sync::atomic::Ordering::AcqRel)
@@ -1062,10 +1085,14 @@ impl Session {
         }
         let search_path = self.search_path(&catalog);
         *self.current_schema.lock() = names::current_schema(&search_path);
-        *self.system_view.lock() = system::SystemView {
-            catalog: catalog.clone(),
-            search_path: search_path.clone(),
-        };
+        {
+            let mut view = self.system_view.lock();
+            view.catalog = catalog.clone();
+            view.search_path = search_path.clone();
+            view.settings = Arc::new(self.settings.values());
+            view.user = self.user.clone();
+            view.snapshot = snapshot;
+        }
         self.sequences.set_scope(
             catalog.clone(),
             search_path.clone(),
@@ -1082,6 +1109,8 @@ impl Session {
             zone: self.zone(),
             search_path,
             order_hints: self.order_hints.clone(),
+            system: self.system_view.lock().clone(),
+            database_name: self.database_name.clone(),
         };
         self.order_hints.lock().clear();
         *self.scope.lock() = Some(scope.clone());

@@ -81,6 +81,10 @@ pub struct ReadScope {
     /// LIMIT; filled once the statement is planned, read when its scans
     /// are (see the `order_hints` module).
     pub order_hints: OrderHints,
+    /// The session as the catalog functions and `pg_settings` /
+    /// `pg_stat_activity` see it.
+    pub system: super::system::SystemView,
+    pub database_name: String,
 }
 
 /// Table name → the columns its rows are sorted by before a LIMIT.
@@ -226,10 +230,10 @@ impl SchemaProvider for KimberliteSchema {
         let system_schema = match &self.space {
             Some(schema) if super::system::is_system_schema(schema) => Some(schema.as_str()),
             Some(_) => None,
-            None => kimberlite_catalog::system::is_relation(
+            None => (kimberlite_catalog::system::is_relation(
                 kimberlite_catalog::system::PG_CATALOG,
                 name,
-            )
+            ) || super::system::SESSION_RELATIONS.contains(&name))
             .then_some(kimberlite_catalog::system::PG_CATALOG),
         };
         if let Some(schema) = system_schema {

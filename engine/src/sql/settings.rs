@@ -308,6 +308,25 @@ impl Settings {
         }
     }
 
+    /// `set_config(name, value, is_local)`: as `SET [LOCAL] name = value`.
+    pub fn set_config(
+        &mut self,
+        name: &str,
+        value: &str,
+        local: bool,
+        in_block: bool,
+    ) -> EngineResult<()> {
+        self.assign(name, Some(value.to_string()), local && in_block, in_block)
+    }
+
+    /// Every parameter's current value, by name.
+    pub fn values(&self) -> Vec<(String, String)> {
+        self.values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     fn assign(
         &mut self,
         name: &str,

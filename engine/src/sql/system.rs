@@ -24,7 +24,8 @@ use datafusion::common::ScalarValue;
 use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
 };
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{visit_expressions_mut, CastKind};
@@ -41,19 +42,28 @@ use super::provider::ReadScope;
 use crate::datum::{Datum, Row};
 use crate::error::{EngineError, EngineResult};
 
-/// The catalog and search path of the statement being run, for the
-/// catalog functions.
+/// The catalog and search path of the statement being run, and the
+/// session's parameters, for the catalog functions.
 #[derive(Debug, Clone, Default)]
 pub struct SystemView {
     pub catalog: Arc<Catalog>,
     pub search_path: Vec<String>,
+    /// The session's parameters when the statement was planned.
+    pub settings: Arc<Vec<(String, String)>>,
+    pub user: String,
+    pub backend_pid: i32,
+    /// The statement's snapshot (txid_current reads one past it).
+    pub snapshot: u64,
+    /// `set_config` calls of the statement, applied by the session before
+    /// its next statement: (name, value, is_local).
+    pub pending: Arc<Mutex<Vec<(String, String, bool)>>>,
 }
 
 pub type SystemSlot = Arc<Mutex<SystemView>>;
 
 /// Whether `schema` holds computed relations.
 pub fn is_system_schema(schema: &str) -> bool {
-    schema == system::PG_CATALOG
+    schema == system::PG_CATALOG || schema == system::INFORMATION_SCHEMA
 }
 
 fn datum(value: Value) -> Datum {
@@ -71,6 +81,106 @@ fn datum(value: Value) -> Datum {
     }
 }
 
+/// The relations of the session rather than of the catalog.
+pub const SESSION_RELATIONS: &[&str] = &["pg_settings", "pg_stat_activity"];
+
+/// `pg_settings`: the session's parameters.
+fn pg_settings(scope: &ReadScope) -> system::Relation {
+    let columns = vec![
+        ("name", SqlType::Text),
+        ("setting", SqlType::Text),
+        ("unit", SqlType::Text),
+        ("category", SqlType::Text),
+        ("short_desc", SqlType::Text),
+        ("context", SqlType::Text),
+        ("vartype", SqlType::Text),
+        ("source", SqlType::Text),
+        ("boot_val", SqlType::Text),
+        ("reset_val", SqlType::Text),
+        ("pending_restart", SqlType::Bool),
+    ];
+    let rows = scope
+        .system
+        .settings
+        .iter()
+        .map(|(name, value)| {
+            let vartype = match value.as_str() {
+                "on" | "off" => "bool",
+                v if v.parse::<i64>().is_ok() => "integer",
+                _ => "string",
+            };
+            vec![
+                Value::Text(name.clone()),
+                Value::Text(value.clone()),
+                Value::Null,
+                Value::Text("Client Connection Defaults".into()),
+                Value::Null,
+                Value::Text("user".into()),
+                Value::Text(vartype.into()),
+                Value::Text("session".into()),
+                Value::Text(value.clone()),
+                Value::Text(value.clone()),
+                Value::Bool(false),
+            ]
+        })
+        .collect();
+    system::Relation { columns, rows }
+}
+
+/// `pg_stat_activity`: this session (other sessions are not listed yet).
+fn pg_stat_activity(scope: &ReadScope) -> system::Relation {
+    let view = &scope.system;
+    let setting = |name: &str| {
+        view.settings
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| Value::Text(v.clone()))
+            .unwrap_or(Value::Null)
+    };
+    let columns = vec![
+        ("datid", SqlType::Oid),
+        ("datname", SqlType::Name),
+        ("pid", SqlType::Int4),
+        ("usesysid", SqlType::Oid),
+        ("usename", SqlType::Name),
+        ("application_name", SqlType::Text),
+        ("client_addr", SqlType::Text),
+        ("client_port", SqlType::Int4),
+        ("backend_start", SqlType::Timestamptz),
+        ("xact_start", SqlType::Timestamptz),
+        ("query_start", SqlType::Timestamptz),
+        ("state_change", SqlType::Timestamptz),
+        ("wait_event_type", SqlType::Text),
+        ("wait_event", SqlType::Text),
+        ("state", SqlType::Text),
+        ("query", SqlType::Text),
+        ("backend_type", SqlType::Text),
+    ];
+    let row = vec![
+        Value::Oid(oid::database(scope.database)),
+        Value::Text(scope.database_name.clone()),
+        Value::Int4(view.backend_pid),
+        Value::Oid(oid::role(&view.user)),
+        Value::Text(view.user.clone()),
+        setting("application_name"),
+        Value::Null,
+        Value::Null,
+        Value::Null,
+        Value::Null,
+        Value::Null,
+        Value::Null,
+        Value::Null,
+        Value::Null,
+        Value::Text("active".into()),
+        Value::Null,
+        Value::Text("client backend".into()),
+    ];
+    system::Relation {
+        columns,
+        rows: vec![row],
+    }
+}
+
 /// The system relation `schema.name` as the statement sees it.
 pub fn system_table(
     schema: &str,
@@ -81,13 +191,34 @@ pub fn system_table(
         catalog: &scope.catalog,
         search_path: &scope.search_path,
     };
-    let Some(relation) = system::relation(schema, name, &reader) else {
+    let relation = match (schema, name) {
+        (system::PG_CATALOG, "pg_settings") => Some(pg_settings(scope)),
+        (system::PG_CATALOG, "pg_stat_activity") => Some(pg_stat_activity(scope)),
+        _ => system::relation(schema, name, &reader),
+    };
+    let Some(relation) = relation else {
         return Ok(None);
     };
     let fields: Vec<Field> = relation
         .columns
         .iter()
-        .map(|(name, t)| super::types::arrow_field(name, *t, true))
+        .map(|(name, t)| {
+            let field = super::types::arrow_field(name, *t, true);
+            // PostgreSQL's vectors: arrays to SQL, space-separated text.
+            let vector = match *name {
+                "indkey" | "indoption" => Some("22"),
+                "indclass" | "indcollation" => Some("30"),
+                _ => None,
+            };
+            match vector {
+                Some(type_oid) => {
+                    let mut metadata = field.metadata().clone();
+                    metadata.insert(super::types::META_OID.to_string(), type_oid.to_string());
+                    field.with_metadata(metadata)
+                }
+                None => field,
+            }
+        })
         .collect();
     let schema = Arc::new(Schema::new(fields));
     let types: Vec<SqlType> = relation.columns.iter().map(|(_, t)| *t).collect();
@@ -229,6 +360,98 @@ fn format_type(type_oid: u32, typmod: Option<i32>) -> Option<String> {
     })
 }
 
+/// `pg_get_serial_sequence('t', 'c')`: the sequence that column's default
+/// or identity draws from, schema-qualified.
+fn serial_sequence(view: &SystemView, table: &str, column: &str) -> Option<String> {
+    let table_oid = regclass_literal(view, table).ok()?;
+    let table = view.catalog.table_by_id(oid::relation_id(table_oid)?)?;
+    let position = table
+        .columns
+        .iter()
+        .position(|c| c.name == column.trim_matches('"'))?;
+    let sequence = view
+        .catalog
+        .sequences()
+        .find(|s| s.owned_by == Some((table.id, position)))?;
+    Some(format!(
+        "{}.{}",
+        system::quote_ident(view.catalog.schema_of(sequence.id)),
+        system::quote_ident(&sequence.name)
+    ))
+}
+
+/// `json_build_object(k1, v1, …)` as JSON text.
+fn json_object(args: &[ScalarValue]) -> String {
+    let json = |v: &ScalarValue| -> String {
+        match v {
+            v if v.is_null() => "null".into(),
+            ScalarValue::Boolean(Some(b)) => b.to_string(),
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)) => serde_json::Value::String(s.clone()).to_string(),
+            other if other.data_type().is_numeric() => other.to_string(),
+            other => serde_json::Value::String(other.to_string()).to_string(),
+        }
+    };
+    let pairs: Vec<String> = args
+        .chunks(2)
+        .map(|pair| {
+            let key = pair.first().map(|k| match k {
+                ScalarValue::Utf8(Some(s)) => s.clone(),
+                other => other.to_string(),
+            });
+            let value = pair.get(1).map(json).unwrap_or_else(|| "null".into());
+            format!(
+                "{} : {}",
+                serde_json::Value::String(key.unwrap_or_default()),
+                value
+            )
+        })
+        .collect();
+    format!("{{{}}}", pairs.join(", "))
+}
+
+/// PostgreSQL's `pg_size_pretty`: bytes below 10 kB, then kB, MB, GB, TB
+/// (half rounded up), each unit while below 20 480 of it.
+fn size_pretty(size: i64) -> String {
+    let half_rounded = |x: i64| (x + if x < 0 { -1 } else { 1 }) / 2;
+    let limit = 10 * 1024;
+    let limit2 = limit * 2 - 1;
+    if size.abs() < limit {
+        return format!("{size} bytes");
+    }
+    let mut size = size >> 9; // one extra bit for rounding
+    for unit in ["kB", "MB", "GB"] {
+        if size.abs() < limit2 {
+            return format!("{} {unit}", half_rounded(size));
+        }
+        size >>= 10;
+    }
+    format!("{} TB", half_rounded(size))
+}
+
+/// `parse_ident`: dotted parts, unquoted ones folded to lower case.
+fn split_ident(text: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                current.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            '.' if !quoted => parts.push(std::mem::take(&mut current)),
+            c if quoted => current.push(c),
+            c => current.extend(c.to_lowercase()),
+        }
+    }
+    parts.push(current);
+    parts.into_iter().map(|p| p.trim().to_string()).collect()
+}
+
 /// An OID argument: any integer, or text holding one.
 fn oid_arg(value: &ScalarValue) -> Option<u32> {
     match value {
@@ -269,6 +492,9 @@ struct CatalogFunction {
     name: &'static str,
     signature: Signature,
     returns: DataType,
+    /// The PostgreSQL type the result is reported as, when not the one
+    /// its Arrow type maps to (`json`).
+    reports: Option<SqlType>,
     view: SystemSlot,
     body: Arc<Body>,
 }
@@ -293,6 +519,21 @@ impl std::hash::Hash for CatalogFunction {
     }
 }
 
+impl CatalogFunction {
+    /// `x::regclass` of a name is its OID; of an OID, its name.
+    fn result_type(&self, args: &[DataType]) -> DataType {
+        let text_arg = matches!(
+            args.first(),
+            Some(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+        );
+        if self.name == REGCLASS_TEXT && text_arg {
+            DataType::UInt32
+        } else {
+            self.returns.clone()
+        }
+    }
+}
+
 impl ScalarUDFImpl for CatalogFunction {
     fn name(&self) -> &str {
         self.name
@@ -302,13 +543,31 @@ impl ScalarUDFImpl for CatalogFunction {
         &self.signature
     }
 
-    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
-        Ok(self.returns.clone())
+    fn return_type(&self, args: &[DataType]) -> DfResult<DataType> {
+        Ok(self.result_type(args))
+    }
+
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> DfResult<datafusion::arrow::datatypes::FieldRef> {
+        let types: Vec<DataType> = args
+            .arg_fields
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        let field = match self.reports {
+            Some(t) => super::types::arrow_field(self.name, t, true),
+            None => Field::new(self.name, self.result_type(&types), true),
+        };
+        Ok(Arc::new(field))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let rows = args.number_rows;
         let view = self.view.lock().clone();
+        let types: Vec<DataType> = args.args.iter().map(|a| a.data_type()).collect();
+        let returns = self.result_type(&types);
         if rows == 0
             && args
                 .args
@@ -316,7 +575,7 @@ impl ScalarUDFImpl for CatalogFunction {
                 .any(|a| matches!(a, ColumnarValue::Array(_)))
         {
             return Ok(ColumnarValue::Array(
-                datafusion::arrow::array::new_empty_array(&self.returns),
+                datafusion::arrow::array::new_empty_array(&returns),
             ));
         }
         let all_scalar = args
@@ -350,8 +609,12 @@ fn function(
 ) -> ScalarUDF {
     ScalarUDF::new_from_impl(CatalogFunction {
         name,
-        signature: Signature::variadic_any(Volatility::Stable),
+        signature: Signature::one_of(
+            vec![TypeSignature::Nullary, TypeSignature::VariadicAny],
+            Volatility::Stable,
+        ),
         returns,
+        reports: None,
         view: view.clone(),
         body: Arc::new(body),
     })
@@ -514,12 +777,178 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
         function(view, "shobj_description", text.clone(), move |_, _| {
             utf8(None)
         }),
+        function(view, "current_setting", text.clone(), move |v, args| {
+            let name = args.first().and_then(text_arg).map(|n| n.to_lowercase());
+            utf8(name.and_then(|n| {
+                v.settings
+                    .iter()
+                    .find(|(k, _)| *k == n)
+                    .map(|(_, value)| value.clone())
+            }))
+        }),
+        function(view, "set_config", text.clone(), move |v, args| {
+            let (Some(name), Some(value)) = (
+                args.first().and_then(text_arg),
+                args.get(1).and_then(text_arg),
+            ) else {
+                return utf8(None);
+            };
+            let local = matches!(args.get(2), Some(ScalarValue::Boolean(Some(true))));
+            v.pending.lock().push((name, value.clone(), local));
+            utf8(Some(value))
+        }),
+        function(
+            view,
+            "current_schemas",
+            DataType::new_list(DataType::Utf8, true),
+            move |v, args| {
+                let implicit = matches!(args.first(), Some(ScalarValue::Boolean(Some(true))));
+                let mut schemas: Vec<String> = Vec::new();
+                if implicit {
+                    schemas.push(system::PG_CATALOG.into());
+                }
+                schemas.extend(v.search_path.iter().cloned());
+                let values: Vec<ScalarValue> = schemas
+                    .into_iter()
+                    .map(|s| ScalarValue::Utf8(Some(s)))
+                    .collect();
+                ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Utf8))
+            },
+        ),
+        function(view, "pg_backend_pid", DataType::Int32, move |v, _| {
+            ScalarValue::Int32(Some(v.backend_pid))
+        }),
+        function(view, "txid_current", DataType::Int64, move |v, _| {
+            ScalarValue::Int64(Some(v.snapshot as i64 + 1))
+        }),
+        function(view, "pg_is_in_recovery", DataType::Boolean, move |_, _| {
+            ScalarValue::Boolean(Some(false))
+        }),
+        function(view, "inet_server_addr", text.clone(), move |_, _| {
+            utf8(None)
+        }),
+        // No privileges exist yet: every role may do everything.
+        function(
+            view,
+            "has_table_privilege",
+            DataType::Boolean,
+            move |_, _| ScalarValue::Boolean(Some(true)),
+        ),
+        function(
+            view,
+            "has_schema_privilege",
+            DataType::Boolean,
+            move |_, _| ScalarValue::Boolean(Some(true)),
+        ),
+        function(
+            view,
+            "has_database_privilege",
+            DataType::Boolean,
+            move |_, _| ScalarValue::Boolean(Some(true)),
+        ),
+        function(
+            view,
+            "has_any_column_privilege",
+            DataType::Boolean,
+            move |_, _| ScalarValue::Boolean(Some(true)),
+        ),
+        function(
+            view,
+            "has_column_privilege",
+            DataType::Boolean,
+            move |_, _| ScalarValue::Boolean(Some(true)),
+        ),
+        function(
+            view,
+            "has_sequence_privilege",
+            DataType::Boolean,
+            move |_, _| ScalarValue::Boolean(Some(true)),
+        ),
+        // Rows live in the log and the projections, not in per-relation files.
+        function(view, "pg_relation_size", DataType::Int64, move |_, _| {
+            ScalarValue::Int64(Some(0))
+        }),
+        function(
+            view,
+            "pg_total_relation_size",
+            DataType::Int64,
+            move |_, _| ScalarValue::Int64(Some(0)),
+        ),
+        function(view, "pg_table_size", DataType::Int64, move |_, _| {
+            ScalarValue::Int64(Some(0))
+        }),
+        function(view, "pg_indexes_size", DataType::Int64, move |_, _| {
+            ScalarValue::Int64(Some(0))
+        }),
+        function(view, "pg_size_pretty", text.clone(), move |_, args| {
+            utf8(args.first().and_then(int_arg).map(size_pretty))
+        }),
+        function(view, "pg_get_viewdef", text.clone(), move |v, args| {
+            utf8(first_oid(args).and_then(|o| {
+                let view = v.catalog.view_by_id(oid::relation_id(o)?)?;
+                Some(format!(" {};", view.query_sql))
+            }))
+        }),
+        function(
+            view,
+            "parse_ident",
+            DataType::new_list(DataType::Utf8, true),
+            move |_, args| {
+                let parts: Vec<ScalarValue> = args
+                    .first()
+                    .and_then(text_arg)
+                    .map(|s| split_ident(&s))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| ScalarValue::Utf8(Some(p)))
+                    .collect();
+                ScalarValue::List(ScalarValue::new_list_nullable(&parts, &DataType::Utf8))
+            },
+        ),
         function(view, REGCLASS_OID, DataType::UInt32, move |_, args| {
             ScalarValue::UInt32(first_oid(args))
         }),
-        function(view, REGCLASS_TEXT, text.clone(), move |v, args| {
-            utf8(first_oid(args).map(|o| regclass_text(v, o)))
+        function(
+            view,
+            REGCLASS_TEXT,
+            text.clone(),
+            move |v, args| match args.first() {
+                Some(
+                    ScalarValue::Utf8(name)
+                    | ScalarValue::LargeUtf8(name)
+                    | ScalarValue::Utf8View(name),
+                ) => ScalarValue::UInt32(name.as_ref().and_then(|n| regclass_literal(v, n).ok())),
+                _ => utf8(first_oid(args).map(|o| regclass_text(v, o))),
+            },
+        ),
+        function(view, "to_regtype", DataType::UInt32, move |_, args| {
+            ScalarValue::UInt32(
+                args.first()
+                    .and_then(text_arg)
+                    .and_then(|t| regtype_literal(&t).ok()),
+            )
         }),
+        function(view, "to_regclass", DataType::UInt32, move |v, args| {
+            ScalarValue::UInt32(
+                args.first()
+                    .and_then(text_arg)
+                    .and_then(|t| regclass_literal(v, &t).ok()),
+            )
+        }),
+        function(
+            view,
+            "pg_get_serial_sequence",
+            text.clone(),
+            move |v, args| {
+                let (Some(table), Some(column)) = (
+                    args.first().and_then(text_arg),
+                    args.get(1).and_then(text_arg),
+                ) else {
+                    return utf8(None);
+                };
+                utf8(serial_sequence(v, &table, &column))
+            },
+        ),
         function(view, REGTYPE_TEXT, text.clone(), move |_, args| {
             utf8(first_oid(args).map(|o| format_type(o, None).unwrap_or_else(|| o.to_string())))
         }),
@@ -533,6 +962,14 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
     for udf in functions {
         ctx.register_udf(udf);
     }
+    ctx.register_udf(ScalarUDF::new_from_impl(CatalogFunction {
+        name: "json_build_object",
+        signature: Signature::variadic_any(Volatility::Immutable),
+        returns: DataType::Utf8,
+        reports: Some(SqlType::Json),
+        view: view.clone(),
+        body: Arc::new(|_, args| ScalarValue::Utf8(Some(json_object(args)))),
+    }));
 }
 
 const REGCLASS_TEXT: &str = "kimberlite_regclass_text";
@@ -795,6 +1232,136 @@ fn reads_only_empty_outer_rows(
         ControlFlow::<()>::Continue(())
     });
     !outer.is_empty() && outer.iter().all(|q| empty.contains(q))
+}
+
+fn contains_subquery(expr: &SqlExpr) -> bool {
+    let mut found = false;
+    let mut copy = expr.clone();
+    let _ = visit_expressions_mut(&mut copy, |e| {
+        if matches!(
+            e,
+            SqlExpr::Subquery(_) | SqlExpr::InSubquery { .. } | SqlExpr::Exists { .. }
+        ) {
+            found = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
+/// `SELECT … ORDER BY <expression with a subquery>` (Grafana's table
+/// picker sorts by `CASE WHEN … IN (SELECT …)`): DataFusion plans
+/// subqueries in projections, not in sorts, so the sort keys are computed
+/// as columns of a derived table and sorted outside it — `SELECT a FROM
+/// (SELECT x AS a, <key> AS k FROM …) ORDER BY k`. Left as it is when a
+/// select item has no name to carry out (`*`, unnamed expressions).
+fn sort_outside_subqueries(statement: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{OrderByKind, SelectItem, SetExpr};
+    let Statement::Query(query) = statement else {
+        return;
+    };
+    let Some(OrderByKind::Expressions(keys)) = query.order_by.as_ref().map(|o| &o.kind) else {
+        return;
+    };
+    if !keys.iter().any(|k| contains_subquery(&k.expr)) {
+        return;
+    }
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return;
+    };
+    let mut inner = Vec::new();
+    let mut outer = Vec::new();
+    for (i, item) in select.projection.iter().enumerate() {
+        let (expr, name) = match item {
+            SelectItem::ExprWithAlias { expr, alias } => (expr, alias.to_string()),
+            SelectItem::UnnamedExpr(expr @ SqlExpr::Identifier(ident)) => (expr, ident.to_string()),
+            SelectItem::UnnamedExpr(expr @ SqlExpr::CompoundIdentifier(parts)) => {
+                match parts.last() {
+                    Some(last) => (expr, last.to_string()),
+                    None => return,
+                }
+            }
+            _ => return,
+        };
+        inner.push(format!("{expr} AS kimberlite_col_{i}"));
+        outer.push(format!("kimberlite_col_{i} AS {name}"));
+    }
+    let mut sorts = Vec::new();
+    for (k, key) in keys.iter().enumerate() {
+        let position = match &key.expr {
+            SqlExpr::Value(v) => v.to_string().parse::<usize>().ok(),
+            _ => None,
+        };
+        match position {
+            Some(n) if (1..=outer.len()).contains(&n) => {
+                sorts.push(format!("kimberlite_col_{}{}", n - 1, key.options))
+            }
+            _ => {
+                inner.push(format!("{} AS kimberlite_sort_{k}", key.expr));
+                sorts.push(format!("kimberlite_sort_{k}{}", key.options));
+            }
+        }
+    }
+    let mut body = select.clone();
+    let Ok(mut parsed) = datafusion::sql::sqlparser::parser::Parser::parse_sql(
+        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+        &format!("SELECT {}", inner.join(", ")),
+    ) else {
+        return;
+    };
+    let Some(Statement::Query(items)) = parsed.pop() else {
+        return;
+    };
+    let SetExpr::Select(items) = *items.body else {
+        return;
+    };
+    body.projection = items.projection;
+    let limit = query
+        .limit_clause
+        .as_ref()
+        .map(|l| format!(" {l}"))
+        .unwrap_or_default();
+    let with = query
+        .with
+        .as_ref()
+        .map(|w| format!("{w} "))
+        .unwrap_or_default();
+    let sql = format!(
+        "{with}SELECT {} FROM ({body}) AS kimberlite_sorted ORDER BY {}{limit}",
+        outer.join(", "),
+        sorts.join(", ")
+    );
+    if let Ok(mut statements) = datafusion::sql::sqlparser::parser::Parser::parse_sql(
+        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+        &sql,
+    ) {
+        if let Some(rewritten) = statements.pop() {
+            *statement = rewritten;
+        }
+    }
+}
+
+/// `x IN (SELECT …)` inside a CASE (DataFusion plans IN only as a
+/// filter): `coalesce((SELECT max(true) FROM (…) AS s(v) WHERE s.v = x),
+/// false)` — the same wherever a CASE reads it (NULL and false alike are
+/// not true). Subqueries inside are left to their own visit.
+fn in_subqueries_as_values(expr: &mut SqlExpr) {
+    let _ = visit_expressions_mut(expr, |e| {
+        if let SqlExpr::InSubquery {
+            expr: probe,
+            subquery,
+            negated: false,
+        } = e
+        {
+            let sql = format!(
+                "coalesce((SELECT max(true) FROM ({subquery}) AS kimberlite_in(v) WHERE kimberlite_in.v = {probe}), false)"
+            );
+            if let Some(value) = parse_expr(&sql) {
+                *e = value;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 /// `EXISTS (SELECT … FROM <catalog relations> WHERE …)` as a value
@@ -1068,13 +1635,38 @@ fn one_row_of_catalog(query: &mut datafusion::sql::sqlparser::ast::Query) -> Opt
             }
         }
     }
+    // A value reading the outer row too (`json_build_object('always',
+    // a.attidentity = 'a', 'start', s.seqstart)`): its inner columns are
+    // read through lookups and it is evaluated outside, where a row exists.
+    let lifted = if references_outer(&value, &bound) {
+        match read_through_lookups(value.clone(), &bound, &tables, &kept) {
+            Some(lifted) => Some(lifted),
+            None => {
+                select.selection = and_all(kept.into_iter().chain(moved).collect());
+                return None;
+            }
+        }
+    } else {
+        None
+    };
     select.selection = and_all(kept);
+    let moved = and_all(moved);
+    if let Some(lifted) = lifted {
+        select.projection = vec![SelectItem::UnnamedExpr(parse_expr("max(true)")?)];
+        let exists = format!("coalesce(({query}), false)");
+        let condition = match moved {
+            Some(m) => format!("({m}) AND {exists}"),
+            None => exists,
+        };
+        return parse_expr(&format!("CASE WHEN {condition} THEN {lifted} END"));
+    }
     if let SelectItem::UnnamedExpr(item) | SelectItem::ExprWithAlias { expr: item, .. } =
         &mut select.projection[0]
     {
         *item = call("max", value);
     }
-    and_all(moved)
+    let condition = moved?;
+    parse_expr(&format!("CASE WHEN {condition} THEN ({query}) END"))
 }
 
 /// `condition` with each inner column `q.col` replaced by `(SELECT
@@ -1091,10 +1683,10 @@ fn read_through_lookups(
         let SqlExpr::CompoundIdentifier(parts) = e else {
             return ControlFlow::<()>::Continue(());
         };
-        if parts.len() != 2 || !bound.contains(&super::ident_name(&parts[0])) {
+        if parts.len() < 2 || !bound.contains(&super::ident_name(&parts[parts.len() - 2])) {
             return ControlFlow::Continue(());
         }
-        let alias = super::ident_name(&parts[0]);
+        let alias = super::ident_name(&parts[parts.len() - 2]);
         let Some((_, table)) = tables.iter().find(|(b, _)| *b == alias) else {
             failed = true;
             return ControlFlow::Break(());
@@ -1111,10 +1703,14 @@ fn read_through_lookups(
             failed = true;
             return ControlFlow::Break(());
         }
-        let sql = format!(
-            "(SELECT max({e}) FROM {table} AS {alias} WHERE {})",
-            keys.join(" AND ")
-        );
+        // An unaliased table keeps its name (`pg_catalog.pg_sequence.seqstart`).
+        let bare = table.rsplit('.').next().unwrap_or(table).to_lowercase();
+        let from = if bare == alias {
+            table.clone()
+        } else {
+            format!("{table} AS {alias}")
+        };
+        let sql = format!("(SELECT max({e}) FROM {from} WHERE {})", keys.join(" AND "));
         match parse_expr(&sql) {
             Some(lookup) => *e = lookup,
             None => failed = true,
@@ -1127,6 +1723,7 @@ fn read_through_lookups(
 /// Rewrites what DataFusion cannot plan of PostgreSQL's catalog queries
 /// (see the module doc).
 pub fn rewrite(statement: &mut Statement, view: &SystemView) -> EngineResult<()> {
+    sort_outside_subqueries(statement);
     let empty = empty_aliases(statement);
     let mut error = None;
     let _ = visit_expressions_mut(statement, |expr| {
@@ -1246,6 +1843,42 @@ pub fn rewrite(statement: &mut Statement, view: &SystemView) -> EngineResult<()>
             SqlExpr::Collate { expr: inner, .. } => {
                 *expr = SqlExpr::Nested(Box::new((**inner).clone()));
             }
+            SqlExpr::Case { .. } => {
+                let mut inner = expr.clone();
+                in_subqueries_as_values(&mut inner);
+                *expr = inner;
+            }
+            // `user` is `current_user`.
+            SqlExpr::Function(function)
+                if matches!(function.args, FunctionArguments::None)
+                    && function.name.to_string().eq_ignore_ascii_case("user") =>
+            {
+                function.name = ObjectName::from(vec![Ident::new("current_user")]);
+            }
+            SqlExpr::Function(function)
+                if ["array_lower", "array_upper", "generate_subscripts"]
+                    .contains(&function.name.to_string().to_lowercase().as_str()) =>
+            {
+                if let FunctionArguments::List(list) = &function.args {
+                    if let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array)), FunctionArg::Unnamed(FunctionArgExpr::Expr(dim))] =
+                        list.args.as_slice()
+                    {
+                        let name = function.name.to_string().to_lowercase();
+                        // generate_subscripts beside unnest(array) zips with
+                        // it, as set-returning functions in a SELECT list do.
+                        let sql = if name == "array_lower" {
+                            format!("CASE WHEN array_length({array}, {dim}) > 0 THEN 1 END")
+                        } else if name == "generate_subscripts" {
+                            format!("unnest(range(1, CAST(array_length({array}, {dim}) AS BIGINT) + 1))")
+                        } else {
+                            format!("CAST(array_length({array}, {dim}) AS BIGINT)")
+                        };
+                        if let Some(replacement) = parse_expr(&sql) {
+                            *expr = replacement;
+                        }
+                    }
+                }
+            }
             SqlExpr::Function(function)
                 if function.name.to_string().eq_ignore_ascii_case("array") =>
             {
@@ -1256,12 +1889,8 @@ pub fn rewrite(statement: &mut Statement, view: &SystemView) -> EngineResult<()>
                 }
             }
             SqlExpr::Subquery(query) => {
-                if let Some(condition) = one_row_of_catalog(query) {
-                    if let Some(guarded) =
-                        parse_expr(&format!("CASE WHEN {condition} THEN ({query}) END"))
-                    {
-                        *expr = guarded;
-                    }
+                if let Some(replacement) = one_row_of_catalog(query) {
+                    *expr = replacement;
                 }
             }
             _ => {}
@@ -1293,6 +1922,26 @@ mod tests {
         assert_eq!(
             format_type(1184, Some(-1)).as_deref(),
             Some("timestamp with time zone")
+        );
+    }
+}
+
+#[cfg(test)]
+mod rewrite_tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> String {
+        let mut statement = crate::sql::parse(sql).unwrap().remove(0);
+        rewrite(&mut statement, &SystemView::default()).unwrap();
+        statement.to_string()
+    }
+
+    #[test]
+    fn postgres_spellings_become_plannable() {
+        assert_eq!(rewritten("SELECT user"), "SELECT current_user");
+        assert_eq!(
+            rewritten("SELECT 1 WHERE 'a' OPERATOR(pg_catalog.~) 'b' COLLATE pg_catalog.default"),
+            "SELECT 1 WHERE 'a' ~ ('b')"
         );
     }
 }

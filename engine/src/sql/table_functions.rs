@@ -4,6 +4,11 @@
 //! one column `g` (`SELECT g FROM generate_series(1, 3) g`, a form Grafana
 //! and psql users write constantly). DataFusion names the column `value`.
 //! Before planning, such an alias without a column list gets one: `g(g)`.
+//!
+//! A scalar function in FROM is, in PostgreSQL, a table of one row whose
+//! one column is named like the alias (Grafana's `FROM
+//! string_to_array(current_setting('search_path'), ',') s` reads `s[i]`):
+//! it becomes the derived table `(SELECT f(…) AS s) AS s`.
 
 use std::ops::ControlFlow;
 
@@ -13,6 +18,26 @@ use datafusion::sql::sqlparser::ast::{
 
 /// Set-returning functions with one output column.
 const SINGLE_COLUMN: &[&str] = &["generate_series", "range"];
+
+/// The functions DataFusion reads as tables.
+const TABLE_FUNCTIONS: &[&str] = &["generate_series", "range", "unnest", "kimberlite_verify"];
+
+/// `(SELECT f(args) AS alias) AS alias` for a scalar function in FROM.
+fn scalar_as_table(function: &str, args: &str, alias: &str) -> Option<TableFactor> {
+    let sql = format!("SELECT * FROM (SELECT {function}({args}) AS {alias}) AS {alias}");
+    let mut statements = datafusion::sql::sqlparser::parser::Parser::parse_sql(
+        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+        &sql,
+    )
+    .ok()?;
+    let Statement::Query(query) = statements.pop()? else {
+        return None;
+    };
+    let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = *query.body else {
+        return None;
+    };
+    select.from.into_iter().next().map(|t| t.relation)
+}
 
 /// Gives each single-column table function's bare alias its column name.
 pub fn name_single_columns(statement: &mut Statement) {
@@ -49,6 +74,18 @@ impl VisitorMut for ColumnNamer {
                 name: alias.name.clone(),
                 data_type: None,
             });
+        }
+        if !TABLE_FUNCTIONS.contains(&function.as_str()) && alias.columns.is_empty() {
+            let alias = alias.name.to_string();
+            if let TableFactor::Table {
+                args: Some(args), ..
+            } = &*factor
+            {
+                let args: Vec<String> = args.args.iter().map(|a| a.to_string()).collect();
+                if let Some(table) = scalar_as_table(&name, &args.join(", "), &alias) {
+                    *factor = table;
+                }
+            }
         }
         ControlFlow::Continue(())
     }
