@@ -78,7 +78,9 @@ pub fn oid_for_arrow(data_type: &DataType) -> u32 {
         DataType::Boolean => 16,
         DataType::Int8 | DataType::Int16 | DataType::UInt8 => 21,
         DataType::Int32 | DataType::UInt16 => 23,
-        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => 20,
+        DataType::Int64 | DataType::UInt64 => 20,
+        // `oid` values (catalog OIDs, `::oid` casts).
+        DataType::UInt32 => 26,
         DataType::Float16 | DataType::Float32 => 700,
         DataType::Float64 => 701,
         DataType::Decimal32(..)

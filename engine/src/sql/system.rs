@@ -1013,8 +1013,18 @@ enum RegType {
 /// The type a cast names, with a `pg_catalog.` qualifier dropped: a
 /// reg* type, or the plain type to cast to instead.
 fn cast_target(data_type: &AstType) -> Option<Result<RegType, AstType>> {
+    use datafusion::sql::sqlparser::ast::ArrayElemTypeDef;
     let name = match data_type {
         AstType::Regclass => return Some(Ok(RegType::Class)),
+        // `$1::oid[]` (asyncpg's lookups by OID): an array of bigints.
+        AstType::Array(ArrayElemTypeDef::SquareBracket(element, size)) => {
+            return match cast_target(element) {
+                Some(Ok(RegType::Oid)) => Some(Err(AstType::Array(
+                    ArrayElemTypeDef::SquareBracket(Box::new(AstType::BigInt(None)), *size),
+                ))),
+                _ => None,
+            };
+        }
         AstType::Custom(name, modifiers) if modifiers.is_empty() => name,
         _ => return None,
     };
@@ -1034,6 +1044,10 @@ fn cast_target(data_type: &AstType) -> Option<Result<RegType, AstType>> {
         "regnamespace" => Ok(RegType::Namespace),
         "regproc" | "regprocedure" => Ok(RegType::Proc),
         "oid" => Ok(RegType::Oid),
+        // Identifier types read as text in expressions.
+        "name" | "char" if parts.len() == 1 && (bare == "name" || quoted_char(name)) => {
+            Err(AstType::Text)
+        }
         _ if parts.len() == 2 => {
             // `x::pg_catalog.text`: the type without its schema.
             let parsed = datafusion::sql::sqlparser::parser::Parser::new(
@@ -1047,6 +1061,14 @@ fn cast_target(data_type: &AstType) -> Option<Result<RegType, AstType>> {
         }
         _ => return None,
     })
+}
+
+/// `"char"` (quoted: unquoted `char` is `character(1)`).
+fn quoted_char(name: &ObjectName) -> bool {
+    name.0
+        .last()
+        .and_then(|p| p.as_ident())
+        .is_some_and(|i| i.quote_style.is_some() && i.value == "char")
 }
 
 fn string_literal(expr: &SqlExpr) -> Option<&str> {

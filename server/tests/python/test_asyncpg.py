@@ -60,3 +60,38 @@ def test_prepared_statements_copy_and_a_pool(server):
         await pool.close()
 
     run(main())
+
+
+def test_type_codecs_found_by_introspection(server):
+    """set_type_codec looks the type up in pg_type/pg_namespace (asyncpg's
+    TYPE_BY_NAME query); scalar values of the kinds we serve decode. (Array
+    columns need asyncpg's recursive introspection query, not planned yet.)"""
+    import json
+
+    async def main():
+        dsn = server["dsn"].replace("sslmode=require", "sslmode=disable")
+        conn = await asyncpg.connect(dsn, ssl=False)
+        for name in ("json", "jsonb"):
+            await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads,
+                                      schema="pg_catalog")
+        await conn.execute(
+            "CREATE TABLE apg_types (id int PRIMARY KEY, j json, b jsonb, n name, "
+            "u uuid, d date, i interval, s smallint, f float8)")
+        await conn.execute(
+            "INSERT INTO apg_types VALUES (1, '{\"a\": 1}', '{\"b\": [1, 2]}', 'nm', "
+            "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '2024-02-29', "
+            "'1 day 02:00:00', 7, 1.5)")
+        row = await conn.fetchrow("SELECT j, b, n, u, d, i, s, f FROM apg_types")
+        assert row["j"] == {"a": 1} and row["b"] == {"b": [1, 2]}
+        assert row["n"] == "nm" and str(row["u"]) == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+        assert row["d"] == datetime.date(2024, 2, 29)
+        assert row["i"] == datetime.timedelta(days=1, hours=2)
+        assert (row["s"], row["f"]) == (7, 1.5)
+        # The catalog answers the lookups drivers make by OID.
+        kind = await conn.fetchrow(
+            "SELECT t.typname, n.nspname, t.typelem, t.typarray FROM pg_catalog.pg_type t "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = $1", 1007)
+        assert tuple(kind) == ("_int4", "pg_catalog", 23, 0)
+        await conn.close()
+
+    run(main())
