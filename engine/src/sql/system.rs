@@ -84,6 +84,15 @@ fn datum(value: Value) -> Datum {
 /// The relations of the session rather than of the catalog.
 pub const SESSION_RELATIONS: &[&str] = &["pg_settings", "pg_stat_activity"];
 
+/// Compile-time limits clients ask for (pgjdbc's `max_index_keys`), read
+/// by `current_setting` and listed in `pg_settings`.
+const FIXED_SETTINGS: &[(&str, &str)] = &[
+    ("max_index_keys", "32"),
+    ("max_identifier_length", "63"),
+    ("block_size", "8192"),
+    ("max_function_args", "100"),
+];
+
 /// `pg_settings`: the session's parameters.
 fn pg_settings(scope: &ReadScope) -> system::Relation {
     let columns = vec![
@@ -99,9 +108,13 @@ fn pg_settings(scope: &ReadScope) -> system::Relation {
         ("reset_val", SqlType::Text),
         ("pending_restart", SqlType::Bool),
     ];
-    let rows = scope
-        .system
-        .settings
+    let mut settings: Vec<(String, String)> = scope.system.settings.to_vec();
+    for &(name, value) in FIXED_SETTINGS {
+        if !settings.iter().any(|(k, _)| k == name) {
+            settings.push((name.to_string(), value.to_string()));
+        }
+    }
+    let rows = settings
         .iter()
         .map(|(name, value)| {
             let vartype = match value.as_str() {
@@ -784,6 +797,12 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
                     .iter()
                     .find(|(k, _)| *k == n)
                     .map(|(_, value)| value.clone())
+                    .or_else(|| {
+                        FIXED_SETTINGS
+                            .iter()
+                            .find(|(k, _)| *k == n)
+                            .map(|(_, value)| value.to_string())
+                    })
             }))
         }),
         function(view, "set_config", text.clone(), move |v, args| {
@@ -1869,6 +1888,35 @@ pub fn rewrite(statement: &mut Statement, view: &SystemView) -> EngineResult<()>
                 let mut inner = expr.clone();
                 in_subqueries_as_values(&mut inner);
                 *expr = inner;
+            }
+            // pgjdbc's `information_schema._pg_expandarray(i.indkey)`: each
+            // element with its position, as a (x, n) record.
+            SqlExpr::Function(function)
+                if function.name.to_string().to_lowercase()
+                    == "information_schema._pg_expandarray" =>
+            {
+                if let FunctionArguments::List(list) = &function.args {
+                    if let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] =
+                        list.args.as_slice()
+                    {
+                        let sql = format!(
+                            "named_struct('x', unnest({array}), 'n', unnest(range(1, CAST(array_length({array}, 1) AS BIGINT) + 1)))"
+                        );
+                        if let Some(replacement) = parse_expr(&sql) {
+                            *expr = replacement;
+                        }
+                    }
+                }
+            }
+            // `(record).field`.
+            SqlExpr::CompoundFieldAccess { root, access_chain } => {
+                use datafusion::sql::sqlparser::ast::AccessExpr;
+                if let [AccessExpr::Dot(SqlExpr::Identifier(field))] = access_chain.as_slice() {
+                    let sql = format!("get_field({root}, '{}')", super::ident_name(field));
+                    if let Some(replacement) = parse_expr(&sql) {
+                        *expr = replacement;
+                    }
+                }
             }
             // `user` is `current_user`.
             SqlExpr::Function(function)

@@ -50,6 +50,21 @@ impl VisitorMut for ColumnNamer {
     type Break = ();
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        // `pg_catalog.generate_series(…)`: our functions are unqualified.
+        if let TableFactor::Table {
+            name,
+            args: Some(_),
+            ..
+        } = factor
+        {
+            let in_catalog = name.0.len() == 2
+                && name.0[0]
+                    .as_ident()
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_catalog"));
+            if in_catalog {
+                name.0.remove(0);
+            }
+        }
         let (name, alias) = match factor {
             TableFactor::Table {
                 name,
