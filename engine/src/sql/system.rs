@@ -846,59 +846,6 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
         function(view, "inet_server_addr", text.clone(), move |_, _| {
             utf8(None)
         }),
-        // No privileges exist yet: every role may do everything.
-        function(
-            view,
-            "has_table_privilege",
-            DataType::Boolean,
-            move |_, _| ScalarValue::Boolean(Some(true)),
-        ),
-        function(
-            view,
-            "has_schema_privilege",
-            DataType::Boolean,
-            move |_, _| ScalarValue::Boolean(Some(true)),
-        ),
-        function(
-            view,
-            "has_database_privilege",
-            DataType::Boolean,
-            move |_, _| ScalarValue::Boolean(Some(true)),
-        ),
-        function(
-            view,
-            "has_any_column_privilege",
-            DataType::Boolean,
-            move |_, _| ScalarValue::Boolean(Some(true)),
-        ),
-        function(
-            view,
-            "has_column_privilege",
-            DataType::Boolean,
-            move |_, _| ScalarValue::Boolean(Some(true)),
-        ),
-        function(
-            view,
-            "has_sequence_privilege",
-            DataType::Boolean,
-            move |_, _| ScalarValue::Boolean(Some(true)),
-        ),
-        // Rows live in the log and the projections, not in per-relation files.
-        function(view, "pg_relation_size", DataType::Int64, move |_, _| {
-            ScalarValue::Int64(Some(0))
-        }),
-        function(
-            view,
-            "pg_total_relation_size",
-            DataType::Int64,
-            move |_, _| ScalarValue::Int64(Some(0)),
-        ),
-        function(view, "pg_table_size", DataType::Int64, move |_, _| {
-            ScalarValue::Int64(Some(0))
-        }),
-        function(view, "pg_indexes_size", DataType::Int64, move |_, _| {
-            ScalarValue::Int64(Some(0))
-        }),
         function(view, "pg_size_pretty", text.clone(), move |_, args| {
             utf8(args.first().and_then(int_arg).map(size_pretty))
         }),
@@ -981,6 +928,18 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
     for udf in functions {
         ctx.register_udf(udf);
     }
+    // No privileges exist yet: every role may do everything.
+    for name in PRIVILEGE_FUNCTIONS {
+        ctx.register_udf(function(view, name, DataType::Boolean, |_, _| {
+            ScalarValue::Boolean(Some(true))
+        }));
+    }
+    // Rows live in the log and the projections, not in per-relation files.
+    for name in SIZE_FUNCTIONS {
+        ctx.register_udf(function(view, name, DataType::Int64, |_, _| {
+            ScalarValue::Int64(Some(0))
+        }));
+    }
     ctx.register_udf(ScalarUDF::new_from_impl(CatalogFunction {
         name: "json_build_object",
         signature: Signature::variadic_any(Volatility::Immutable),
@@ -990,6 +949,22 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
         body: Arc::new(|_, args| ScalarValue::Utf8(Some(json_object(args)))),
     }));
 }
+
+const PRIVILEGE_FUNCTIONS: &[&str] = &[
+    "has_table_privilege",
+    "has_schema_privilege",
+    "has_database_privilege",
+    "has_any_column_privilege",
+    "has_column_privilege",
+    "has_sequence_privilege",
+];
+
+const SIZE_FUNCTIONS: &[&str] = &[
+    "pg_relation_size",
+    "pg_total_relation_size",
+    "pg_table_size",
+    "pg_indexes_size",
+];
 
 const REGCLASS_TEXT: &str = "kimberlite_regclass_text";
 /// A `'t'::regclass` literal: its OID, marked as a regclass so a cast to
