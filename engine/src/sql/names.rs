@@ -40,14 +40,19 @@ pub fn parts(name: &ObjectName, database: &str) -> EngineResult<(Option<String>,
         [name] => Ok((None, name.clone())),
         [schema, name] => Ok((Some(schema.clone()), name.clone())),
         [named, schema, name] if named == database => Ok((Some(schema.clone()), name.clone())),
-        // PostgreSQL's own words (0A000) for naming another database.
-        [_, _, _] => Err(EngineError::FeatureNotSupported(format!(
-            "cross-database references are not implemented: \"{name}\""
-        ))),
+        [_, _, _] => Err(cross_database(&name.to_string())),
         _ => Err(EngineError::Syntax(format!(
             "improper qualified name (too many dotted names): {name}"
         ))),
     }
+}
+
+/// PostgreSQL's own words (0A000) for a name that reaches into another
+/// database: a session sees only its own.
+fn cross_database(name: &str) -> EngineError {
+    EngineError::FeatureNotSupported(format!(
+        "cross-database references are not implemented: \"{name}\""
+    ))
 }
 
 /// 0A000 for a relation named with a database other than `database` (a
@@ -66,9 +71,7 @@ pub fn refuse_other_databases(statement: &Statement, database: &str) -> EngineRe
         ControlFlow::Continue(())
     });
     match other {
-        Some(name) => Err(EngineError::FeatureNotSupported(format!(
-            "cross-database references are not implemented: \"{name}\""
-        ))),
+        Some(name) => Err(cross_database(&name)),
         None => Ok(()),
     }
 }
