@@ -27,7 +27,9 @@
 //! Left out on purpose: view changes, client sessions, state transfer. None
 //! of them exists for a cluster of one.
 
+pub mod sim;
 mod solo;
+pub mod vsr;
 
 pub use solo::{SoloReplica, SoloStats};
 
