@@ -91,6 +91,7 @@ impl Journal for SimJournal {
     fn recover(&self) -> Recovered {
         Recovered {
             view_state: self.view_state,
+            base: None,
             entries: self.entries.clone(),
         }
     }

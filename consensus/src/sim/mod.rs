@@ -146,7 +146,11 @@ impl<V: Variant> Sim<V> {
             };
             *sizes.choose(&mut rng).expect("sizes")
         });
-        let config = Config::new(0x6b69_6d62 ^ options.seed, replicas);
+        let mut config = Config::new(0x6b69_6d62 ^ options.seed, replicas);
+        if replicas == 1 {
+            // As the server runs it: no backup ever needs old entries.
+            config.log_retained = 0;
+        }
         let faults = NetworkFaults {
             loss: rng.gen_range(0.0..0.15),
             duplicate: rng.gen_range(0.0..0.05),
@@ -693,8 +697,14 @@ fn describe(m: &Message) -> String {
             log_view,
             commit,
             log,
-        } => format!("log_view {log_view} commit {commit} ops {}", log.len()),
-        Body::StartView { commit, log } => format!("commit {commit} ops {}", log.len()),
+        } => format!(
+            "log_view {log_view} commit {commit} ops {}..={}",
+            log.first_op(),
+            log.head_op
+        ),
+        Body::StartView { commit, log } => {
+            format!("commit {commit} ops {}..={}", log.first_op(), log.head_op)
+        }
         _ => String::new(),
     };
     format!(

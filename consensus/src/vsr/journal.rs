@@ -33,7 +33,11 @@ pub struct ViewState {
 #[derive(Debug, Clone, Default)]
 pub struct Recovered {
     pub view_state: ViewState,
-    /// The durable entries, op 1 upwards and dense.
+    /// The entry the others chain from, when the journal does not start at
+    /// op 1 (its entries before are applied and not kept); `None`: the
+    /// cluster's root.
+    pub base: Option<Entry>,
+    /// The durable entries after the base, dense.
     pub entries: Vec<Entry>,
 }
 

@@ -118,6 +118,62 @@ impl Entry {
     }
 }
 
+/// The end of a replica's log, as a view change ships it: `entries` are
+/// the ops just below and up to `head_op` (possibly none: a log whose older
+/// entries were trimmed), and `head_checksum` names the entry at `head_op`,
+/// so even an empty suffix says where the log ends and what ends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suffix {
+    pub head_op: Op,
+    pub head_checksum: Checksum,
+    pub entries: Vec<Entry>,
+}
+
+impl Suffix {
+    /// The first op the entries hold (`head_op + 1` when there are none).
+    pub fn first_op(&self) -> Op {
+        self.head_op + 1 - self.entries.len() as Op
+    }
+
+    /// The checksum this suffix records at `op`: its entries', and the
+    /// first entry's parent just below them.
+    pub fn checksum_at(&self, op: Op) -> Option<Checksum> {
+        if op == self.head_op {
+            return Some(self.head_checksum);
+        }
+        let first = self.first_op();
+        if op >= first && op <= self.head_op {
+            return Some(self.entries[(op - first) as usize].checksum);
+        }
+        if op + 1 == first {
+            return self.entries.first().map(|e| e.header.parent);
+        }
+        None
+    }
+
+    /// Entries dense and chained, ending at the head.
+    pub fn is_consistent(&self) -> bool {
+        if self.entries.len() as Op > self.head_op {
+            return false;
+        }
+        let first = self.first_op();
+        let dense = self
+            .entries
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.header.op == first + i as Op && e.is_intact());
+        let chained = self
+            .entries
+            .windows(2)
+            .all(|w| w[1].header.parent == w[0].checksum);
+        let headed = self
+            .entries
+            .last()
+            .is_none_or(|e| e.checksum == self.head_checksum);
+        dense && chained && headed
+    }
+}
+
 /// Where a message goes: a replica or a client session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Address {
@@ -175,12 +231,12 @@ pub enum Body {
     DoViewChange {
         log_view: View,
         commit: Op,
-        log: Vec<Entry>,
+        log: Suffix,
     },
     /// A replica heard of a newer view and asks its primary for the log.
     RequestStartView,
     /// The new primary's log; backups install it and resume.
-    StartView { commit: Op, log: Vec<Entry> },
+    StartView { commit: Op, log: Suffix },
 }
 
 impl Body {
@@ -210,7 +266,7 @@ pub enum WireError {
     Checksum,
     #[error("message does not decode: {0}")]
     Decode(String),
-    #[error("entry at op {0} does not match its checksum")]
+    #[error("entry at op {0} does not match its checksum (or its log does not chain)")]
     Entry(Op),
 }
 
@@ -237,13 +293,14 @@ pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
     }
     let message: Message =
         postcard::from_bytes(payload).map_err(|e| WireError::Decode(e.to_string()))?;
-    let entries: &[Entry] = match &message.body {
-        Body::Prepare { entry, .. } => std::slice::from_ref(entry),
-        Body::DoViewChange { log, .. } | Body::StartView { log, .. } => log,
-        _ => &[],
-    };
-    if let Some(bad) = entries.iter().find(|e| !e.is_intact()) {
-        return Err(WireError::Entry(bad.header.op));
+    match &message.body {
+        Body::Prepare { entry, .. } if !entry.is_intact() => {
+            return Err(WireError::Entry(entry.header.op));
+        }
+        Body::DoViewChange { log, .. } | Body::StartView { log, .. } if !log.is_consistent() => {
+            return Err(WireError::Entry(log.head_op));
+        }
+        _ => {}
     }
     Ok(message)
 }

@@ -31,9 +31,12 @@ mod replica;
 pub mod variant;
 mod view_change;
 
+#[cfg(test)]
+mod tests;
+
 pub use journal::{Journal, Recovered, ViewState};
 pub use message::{
-    decode, encode, Address, Body, Checksum, Entry, Header, Message, ReplicaIndex, View,
+    decode, encode, Address, Body, Checksum, Entry, Header, Message, ReplicaIndex, Suffix, View,
 };
 pub use replica::{Replica, ReplicaStats, Status};
 pub use variant::{Correct, Variant};
@@ -95,6 +98,10 @@ pub struct Config {
     /// The most uncommitted entries the primary holds; requests beyond it
     /// are dropped (clients retry).
     pub pipeline_max: usize,
+    /// Applied entries kept in memory beyond the newest, to repair lagging
+    /// backups (a backup further behind needs state transfer, a later
+    /// change). A cluster of one keeps none.
+    pub log_retained: u64,
     pub timeouts: Timeouts,
 }
 
@@ -109,6 +116,7 @@ impl Config {
             cluster,
             replica_count,
             pipeline_max: 64,
+            log_retained: u64::MAX,
             timeouts: Timeouts::default(),
         }
     }

@@ -82,8 +82,10 @@ pub struct Replica<J: Journal, M: StateMachine, V: Variant = Correct> {
     pub(super) status: Status,
     pub(super) view: View,
     pub(super) log_view: View,
-    /// `log[op]`; `log[0]` is the root.
+    /// Entries `log_base..=last_op()`: `log[0]` is the root, or after
+    /// trimming the newest applied entry kept (see [`Config::log_retained`]).
     pub(super) log: Vec<Entry>,
+    pub(super) log_base: Op,
     /// Highest op applied.
     pub(super) commit_min: Op,
     /// Highest op known committed.
@@ -101,7 +103,7 @@ pub struct Replica<J: Journal, M: StateMachine, V: Variant = Correct> {
     /// Backup only: prepares that arrived ahead of a gap.
     pub(super) buffered: BTreeMap<Op, Entry>,
     pub(super) svc_from: BTreeSet<ReplicaIndex>,
-    pub(super) dvcs: BTreeMap<ReplicaIndex, (View, Op, Vec<Entry>)>,
+    pub(super) dvcs: BTreeMap<ReplicaIndex, (View, Op, super::message::Suffix)>,
     pub(super) dvc_sent: bool,
     pub(super) now: u64,
     pub(super) normal_deadline: u64,
@@ -137,7 +139,11 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
     ) -> Self {
         assert!(index < config.replica_count, "replica index out of range");
         let recovered = journal.recover();
-        let mut log = vec![Entry::root(config.cluster)];
+        let log_base = recovered.base.as_ref().map_or(0, |b| b.header.op);
+        let mut log = vec![recovered
+            .base
+            .clone()
+            .unwrap_or_else(|| Entry::root(config.cluster))];
         for entry in recovered.entries {
             let last = log.last().expect("root");
             if entry.header.op != last.header.op + 1
@@ -150,8 +156,8 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
             }
             log.push(entry);
         }
-        let last = log.len() as Op - 1;
-        let applied = applied.min(last);
+        let last = log_base + log.len() as Op - 1;
+        let applied = applied.clamp(log_base, last);
         let state = recovered.view_state;
         let mut replica = Replica {
             config,
@@ -163,6 +169,7 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
             view: state.view,
             log_view: state.log_view,
             log,
+            log_base,
             commit_min: applied,
             commit_max: applied,
             commit_target: None,
@@ -312,7 +319,16 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
     }
     /// Highest op in the log (durable or not).
     pub fn last_op(&self) -> Op {
-        self.log.len() as Op - 1
+        self.log_base + self.log.len() as Op - 1
+    }
+    /// The entry at `op`, which must be held (`log_base..=last_op()`).
+    pub(super) fn at(&self, op: Op) -> &Entry {
+        assert!(
+            op >= self.log_base,
+            "op {op} was trimmed (base {})",
+            self.log_base
+        );
+        &self.log[(op - self.log_base) as usize]
     }
     /// Highest op applied.
     pub fn commit_min(&self) -> Op {
@@ -324,7 +340,8 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
     }
     /// The checksum of the entry at `op`, if held.
     pub fn checksum_at(&self, op: Op) -> Option<Checksum> {
-        self.log.get(op as usize).map(|e| e.checksum)
+        let index = op.checked_sub(self.log_base)?;
+        self.log.get(index as usize).map(|e| e.checksum)
     }
     /// Whether this replica is the primary of its view (in any status).
     pub fn is_primary(&self) -> bool {
@@ -515,7 +532,7 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
         if client != 0 {
             self.in_progress.insert(client, request);
         }
-        let commit_checksum = self.log[self.commit_max as usize].checksum;
+        let commit_checksum = self.at(self.commit_max).checksum;
         self.broadcast(
             Body::Prepare {
                 entry,
@@ -573,7 +590,7 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
     }
 
     fn broadcast_commit(&self, out: &mut Outbox) {
-        let checksum = self.log[self.commit_max as usize].checksum;
+        let checksum = self.at(self.commit_max).checksum;
         self.broadcast(
             Body::Commit {
                 commit: self.commit_max,
@@ -596,12 +613,12 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
     }
 
     pub(super) fn send_prepares(&self, to: ReplicaIndex, first: Op, last: Op, out: &mut Outbox) {
-        let commit_checksum = self.log[self.commit_max as usize].checksum;
-        for op in first..=last {
+        let commit_checksum = self.at(self.commit_max).checksum;
+        for op in first.max(self.log_base + 1)..=last {
             self.send(
                 to,
                 Body::Prepare {
-                    entry: self.log[op as usize].clone(),
+                    entry: self.at(op).clone(),
                     commit: self.commit_max,
                     commit_checksum,
                 },
@@ -662,7 +679,7 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
         self.reset_normal_deadline();
         let op = entry.header.op;
         if op <= self.last_op() {
-            if self.log[op as usize].checksum == entry.checksum {
+            if op <= self.log_base || self.at(op).checksum == entry.checksum {
                 self.acknowledge(out);
             } else if op > self.commit_max {
                 // Our suffix is not the primary's: get the primary's log.
@@ -708,7 +725,7 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
         let op = self.last_op();
         let body = Body::PrepareOk {
             op,
-            checksum: self.log[op as usize].checksum,
+            checksum: self.at(op).checksum,
         };
         let message = self.message(Address::Replica(self.config.primary(self.view)), body);
         self.send_when_durable(op, message, out);
@@ -748,7 +765,7 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
             self.commit_target = Some((commit, checksum));
             return self.request_repair(out);
         }
-        if self.log[commit as usize].checksum != checksum {
+        if self.at(commit).checksum != checksum {
             self.stats.forks += 1;
             return self.request_start_view(self.view, out);
         }
@@ -787,7 +804,7 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
         let target = self.commit_max.min(self.last_op());
         while self.commit_min < target {
             let op = self.commit_min + 1;
-            let entry = self.log[op as usize].clone();
+            let entry = self.at(op).clone();
             let (client, request) = (entry.header.client, entry.header.request);
             let result = if client == 0 {
                 self.machine.apply(&entry)
@@ -813,5 +830,20 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
             }
             out.commits.push(Committed { entry, result });
         }
+        self.trim();
+    }
+
+    /// Drops applied entries beyond what [`Config::log_retained`] keeps;
+    /// the newest applied entry stays as the base the log chains from.
+    fn trim(&mut self) {
+        let keep_from = self
+            .commit_min
+            .saturating_sub(self.config.log_retained)
+            .max(self.log_base);
+        if keep_from > self.log_base {
+            self.log.drain(..(keep_from - self.log_base) as usize);
+            self.log_base = keep_from;
+        }
+        debug_assert_eq!(self.log[0].header.op, self.log_base);
     }
 }

@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use rand::Rng;
 
 use super::journal::{Journal, ViewState};
-use super::message::{Address, Body, Entry, View};
+use super::message::{Address, Body, Suffix, View};
 use super::replica::{Replica, Status};
 use super::variant::Variant;
 use super::{Outbox, StateMachine};
@@ -93,7 +93,7 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
             Body::DoViewChange {
                 log_view: self.log_view,
                 commit: self.commit_max,
-                log: self.log[1..].to_vec(),
+                log: self.suffix(),
             },
         )
     }
@@ -112,7 +112,7 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
         view: View,
         log_view: View,
         commit: Op,
-        log: Vec<Entry>,
+        log: Suffix,
         out: &mut Outbox,
     ) {
         let Address::Replica(from) = from else {
@@ -145,7 +145,7 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
             *self
                 .dvcs
                 .iter()
-                .max_by_key(|(_, (log_view, _, log))| (*log_view, log.len()))
+                .max_by_key(|(_, (log_view, _, log))| (*log_view, log.head_op))
                 .expect("a quorum of do_view_change")
                 .0
         };
@@ -162,10 +162,10 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
         });
         self.acks = vec![0; self.config.replica_count as usize];
         self.commit_max = self.commit_max.max(commit).min(self.last_op());
-        self.in_progress = self.log[self.commit_max as usize + 1..]
-            .iter()
-            .filter(|e| e.header.client != 0)
-            .map(|e| (e.header.client, e.header.request))
+        self.in_progress = (self.commit_max + 1..=self.last_op())
+            .map(|op| self.at(op).header)
+            .filter(|h| h.client != 0)
+            .map(|h| (h.client, h.request))
             .collect();
         self.stats.views_led += 1;
         self.view_change_attempts = 0;
@@ -175,7 +175,7 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
         self.broadcast(
             Body::StartView {
                 commit: self.commit_max,
-                log: self.log[1..].to_vec(),
+                log: self.suffix(),
             },
             out,
         );
@@ -193,7 +193,7 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
             from,
             Body::StartView {
                 commit: self.commit_max,
-                log: self.log[1..].to_vec(),
+                log: self.suffix(),
             },
             out,
         );
@@ -218,7 +218,7 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
         from: Address,
         view: View,
         commit: Op,
-        log: Vec<Entry>,
+        log: Suffix,
         out: &mut Outbox,
     ) {
         if from != Address::Replica(self.config.primary(view))
@@ -256,20 +256,20 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
     }
 
     /// Appends the entries of `log` beyond ours, if they chain.
-    fn extend_log(&mut self, log: &[Entry], commit: Op, out: &mut Outbox) {
+    fn extend_log(&mut self, log: &Suffix, commit: Op, out: &mut Outbox) {
         let last = self.last_op();
-        if log.len() as Op <= last {
+        if log.head_op <= last {
             return self.stats.stale += 1;
         }
-        if last > 0 && log[last as usize - 1].checksum != self.log[last as usize].checksum {
+        if log.checksum_at(last) != self.checksum_at(last) {
             return self.stats.forks += 1;
         }
         self.reset_normal_deadline();
-        for entry in &log[last as usize..] {
+        for entry in log.entries.iter().filter(|e| e.header.op > last) {
             self.append(entry.clone(), out);
         }
-        if let Some(entry) = (commit as usize).checked_sub(1).and_then(|i| log.get(i)) {
-            self.learn_commit(commit, entry.checksum, out);
+        if let Some(checksum) = log.checksum_at(commit) {
+            self.learn_commit(commit, checksum, out);
         }
     }
 
@@ -283,33 +283,42 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
         self.send_when_durable(op, message, out);
     }
 
-    /// Replaces our log with `log` (ops 1..=n of the new view's chain),
-    /// keeping the common prefix. Refuses (and counts) a log that does not
-    /// chain or that would drop an entry we know is committed.
-    pub(super) fn install_log(&mut self, log: &[Entry]) -> bool {
-        let mut parent = self.log[0].checksum;
-        for (i, entry) in log.iter().enumerate() {
-            if entry.header.op != i as Op + 1 || entry.header.parent != parent {
-                self.stats.forks += 1;
-                return false;
+    /// This replica's log after its base, for a view change.
+    pub(super) fn suffix(&self) -> Suffix {
+        Suffix {
+            head_op: self.last_op(),
+            head_checksum: self.at(self.last_op()).checksum,
+            entries: self.log[1..].to_vec(),
+        }
+    }
+
+    /// Replaces our log with the new view's `log`, keeping the common
+    /// prefix. Refuses (and counts) a log that shares no known entry with
+    /// ours (that needs state transfer) or that would drop an entry we know
+    /// is committed.
+    pub(super) fn install_log(&mut self, log: &Suffix) -> bool {
+        debug_assert!(log.is_consistent());
+        let mut op = self.last_op().min(log.head_op);
+        let common = loop {
+            match (self.checksum_at(op), log.checksum_at(op)) {
+                (Some(ours), Some(theirs)) if ours == theirs => break op,
+                (Some(_), Some(_)) if op > 0 => op -= 1,
+                _ => {
+                    self.stats.refused_installs += 1;
+                    return false;
+                }
             }
-            parent = entry.checksum;
-        }
-        let mut common = self.last_op().min(log.len() as Op);
-        while common > 0 && self.log[common as usize].checksum != log[common as usize - 1].checksum
-        {
-            common -= 1;
-        }
+        };
         if common < self.commit_max {
             self.stats.refused_installs += 1;
             return false;
         }
         if common < self.last_op() {
             self.journal.truncate(common);
-            self.log.truncate(common as usize + 1);
+            self.log.truncate((common - self.log_base) as usize + 1);
             self.persisted_op = self.persisted_op.min(common);
         }
-        for entry in &log[common as usize..] {
+        for entry in log.entries.iter().filter(|e| e.header.op > common) {
             self.journal.append(entry);
             self.log.push(entry.clone());
         }
