@@ -1,37 +1,39 @@
-//! # Replication boundary
+//! # Replication: Viewstamped Replication for the one log
 //!
 //! Kimberlite's one principle is that every state change is an entry in a
 //! single, ordered, replicated log. This crate owns the *ordering* half of
 //! that sentence: it assigns op numbers and decides when an entry is
 //! committed. It replicates opaque bytes and depends on nothing else of ours.
 //!
+//! - [`vsr`]: the replica, a pure state machine implementing Viewstamped
+//!   Replication (normal operation, view change, restart, client table).
+//! - [`sim`]: the deterministic simulator that runs whole clusters of it
+//!   under faults and checks its invariants (the `vopr` binary).
+//! - [`LocalReplica`]: the server's environment for a cluster of one — the
+//!   same replica, with the engine's log as its journal and a group-commit
+//!   thread.
+//!
 //! ```text
-//!   engine (commit path)                    consensus                 engine log
-//!   ───────────────────                     ─────────                 ──────────
-//!   propose(entry body) ──► assign op = last + 1 ──► LogStorage::append (buffered)
-//!                           flusher thread ───────► LogStorage::sync   (fsync, many ops)
-//!   wait_committed(op)  ◄── commit watermark advanced to the synced op
+//!   engine (commit path)                    consensus                    engine log
+//!   ───────────────────                     ─────────                    ──────────
+//!   propose(entry body) ──► Replica::propose (op = last + 1) ──► LogStorage::append (buffered)
+//!                           flusher thread ──────────────────► LogStorage::sync   (fsync, many ops)
+//!   wait_committed(op)  ◄── Replica::on_flushed: a quorum (of one) holds it durably
 //! ```
 //!
 //! The storage trait, [`LogStorage`], is implemented by the engine's log, so
 //! an entry is written exactly once: the frame that is stored is the frame
 //! that replication ships.
 //!
-//! Today the only replica is [`SoloReplica`], a cluster of one: an op is
-//! committed when it is durable on the local disk. Many concurrent proposals
-//! share one fsync (group commit) because the flusher syncs everything that
-//! was appended while the previous sync ran. The Viewstamped Replication
-//! replica (a later change) keeps this boundary: `propose` becomes a prepare
-//! and commit waits for a quorum of prepare_oks.
-//!
-//! Left out on purpose: view changes, client sessions, state transfer. None
-//! of them exists for a cluster of one.
+//! Not here yet: the multi-process cluster (a network transport and the
+//! engine applying commits from the log), storage-fault recovery, state
+//! transfer and reconfiguration (see docs/design/vsr.md).
 
+mod local;
 pub mod sim;
-mod solo;
 pub mod vsr;
 
-pub use solo::{SoloReplica, SoloStats};
+pub use local::{LocalReplica, LocalStats};
 
 /// An op number: the position of an entry in the one global log. Dense and
 /// strictly increasing from 1; 0 means "nothing yet".
@@ -43,7 +45,7 @@ pub type Op = u64;
 pub struct EntryMeta {
     /// Assigned by the replica.
     pub op: Op,
-    /// The view in which the entry was prepared (always 0 for a solo replica).
+    /// The view in which the entry was prepared.
     pub view: u32,
     /// Wall-clock time of the proposal in nanoseconds since the Unix epoch,
     /// injected by the caller (the replica reads no clock).
@@ -79,8 +81,9 @@ pub enum ReplicationError {
     Stopped(String),
 }
 
-/// The storage a replica writes its log into. Implemented by the engine's
-/// segmented log; a simulated implementation will drive the simulator.
+/// The storage a [`LocalReplica`] writes its log into. Implemented by the
+/// engine's segmented log. (The simulator's replicas use
+/// [`vsr::Journal`] directly.)
 ///
 /// Invariants the implementation upholds:
 /// - `append` is called with ops `last_op() + 1, +2, …`, never out of order;
@@ -94,4 +97,11 @@ pub trait LogStorage: Send + Sync + 'static {
     fn sync(&self) -> Result<Op, StorageError>;
     /// The highest op appended so far (durable or not).
     fn last_op(&self) -> Op;
+    /// The storage's own hash of its newest entry (a restarted replica
+    /// chains new entries from it).
+    fn head_hash(&self) -> [u8; 32];
+    /// The durable (view, log view) of the replica.
+    fn view_state(&self) -> (u32, u32);
+    /// Makes a new (view, log view) durable before returning.
+    fn write_view_state(&self, view: u32, log_view: u32) -> Result<(), StorageError>;
 }

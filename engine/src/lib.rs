@@ -10,7 +10,7 @@
 //!      │                                                                      ▲
 //!      │ COMMIT: TxnCommand                                                   │ apply(op)
 //!      ▼                                                                      │
-//!   Engine::commit ── check ─► SoloReplica::propose ─► Log::append ───────────┘
+//!   Engine::commit ── check ─► Replica::propose ─► Log::append ──────────────┘
 //!                                    │ group commit (fsync)
 //!                                    ▼
 //!                     wait_committed(op) ─► client gets CommandComplete
@@ -43,7 +43,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use kimberlite_catalog::{AuthMode, Catalog, CatalogChange, DatabaseId, RoleDef};
-use kimberlite_consensus::{EntryMeta, LogStorage, Op, SoloReplica};
+use kimberlite_consensus::{EntryMeta, LocalReplica, LogStorage, Op};
 use parking_lot::RwLock;
 
 use checkpoint::Checkpoint;
@@ -141,7 +141,7 @@ pub struct EngineStats {
 /// The engine: one per server process.
 pub struct Engine {
     config: EngineConfig,
-    replica: SoloReplica<Log>,
+    replica: LocalReplica<Log>,
     pub(crate) state: RwLock<KernelState>,
     applied_op: AtomicU64,
     table_id_next: AtomicU64,
@@ -255,6 +255,9 @@ fn load_snapshot(
 
 /// This node's id in nonces (a cluster of one today).
 const WRITER_ID: u16 = 1;
+/// The cluster id a single node's replica runs with (messages naming
+/// another cluster are refused; a single node sends none).
+const CLUSTER_ID: u64 = 1;
 
 /// Payload prefix of a spanning command's frames: the op of its first part.
 const PART_PREFIX_BYTES: usize = 8;
@@ -419,7 +422,7 @@ impl Engine {
         // The interval counts from the open, not from a checkpoint written
         // before a long downtime.
         newest_checkpoint.at_ns = clock.now_ns();
-        let replica = SoloReplica::start(log);
+        let replica = LocalReplica::start(log, CLUSTER_ID)?;
         Ok(Arc::new(Engine {
             row_locks: Arc::default(),
             sequences: Default::default(),
@@ -579,6 +582,7 @@ impl Engine {
         let (group_commits, commits) = self.sync_stats();
         vec![
             ("fsyncs", self.replica.storage().fsyncs()),
+            ("replica_view", self.replica.view() as u64),
             ("group_commits", group_commits),
             ("log_ops_committed", commits),
             ("log_bytes_written", self.log_bytes_written()),

@@ -252,7 +252,7 @@ fn forge_tail(disk: &SimStorage, keep: usize, forged: &[u8], op: u64) {
         seq: mark.seq + 1,
         op,
         head_hash: frame::hash(forged),
-        epoch: mark.epoch,
+        ..mark
     };
     let mut file = disk.contents(watermark::WATERMARK_FILE).unwrap();
     let at = forged_mark.slot_offset() as usize;

@@ -86,6 +86,21 @@ fn check(rows: &[(i64, String)], counters: &BTreeMap<i64, i64>, history: &Histor
     }
 }
 
+/// The view of the server's replica (a cluster of one): every start runs a
+/// view change to the next view.
+async fn replica_view(server: &TestServer) -> i64 {
+    server
+        .connect()
+        .await
+        .query_one(
+            "SELECT value FROM kimberlite_stats WHERE name = 'replica_view'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 /// Everything the ledger and the counters hold now.
 async fn observe(server: &TestServer) -> (Vec<(i64, String)>, BTreeMap<i64, i64>) {
     let client = server.connect().await;
@@ -124,8 +139,10 @@ async fn sigkill_loop_never_loses_an_acknowledged_commit_nor_exposes_half_a_tran
         server.kill9();
     }
     let mut total_acknowledged = 0;
+    let mut views = Vec::new();
     for round in 0..ROUNDS {
         let server = TestServer::dev(dir.path());
+        views.push(replica_view(&server).await);
         let (rows, counters) = observe(&server).await;
         {
             let mut h = history.lock().unwrap();
@@ -155,6 +172,14 @@ async fn sigkill_loop_never_loses_an_acknowledged_commit_nor_exposes_half_a_tran
     let server = TestServer::dev(dir.path());
     let (rows, counters) = observe(&server).await;
     check(&rows, &counters, &history.lock().unwrap());
+    // The replica's promise (its view) survives each kill: every start
+    // moves past every view before it.
+    views.push(replica_view(&server).await);
+    assert!(views[0] >= 2, "views {views:?}");
+    assert!(
+        views.windows(2).all(|w| w[1] == w[0] + 1),
+        "views {views:?}"
+    );
     assert!(
         total_acknowledged > 0,
         "the load loop committed nothing; the test proved nothing"

@@ -243,6 +243,8 @@ impl Log {
                     op: 0,
                     head_hash: [0; 32],
                     epoch: 0,
+                    view: 0,
+                    log_view: 0,
                 };
                 if !names.iter().any(|n| n == WATERMARK_FILE) {
                     storage.create(WATERMARK_FILE)?;
@@ -304,6 +306,8 @@ impl Log {
             op: last_op,
             head_hash: last_hash,
             epoch: previous.epoch + 1,
+            view: previous.view,
+            log_view: previous.log_view,
         };
         storage.write_at(
             WATERMARK_FILE,
@@ -441,6 +445,8 @@ impl LogStorage for Log {
             op: last,
             head_hash,
             epoch: writer.watermark.epoch,
+            view: writer.watermark.view,
+            log_view: writer.watermark.log_view,
         };
         self.storage
             .write_at(WATERMARK_FILE, next.slot_offset(), &next.encode())
@@ -453,6 +459,33 @@ impl LogStorage for Log {
 
     fn last_op(&self) -> Op {
         self.last_op.load(Ordering::Acquire)
+    }
+
+    fn head_hash(&self) -> [u8; 32] {
+        Log::head_hash(self)
+    }
+
+    fn view_state(&self) -> (u32, u32) {
+        let writer = self.writer.lock();
+        (writer.watermark.view, writer.watermark.log_view)
+    }
+
+    /// A new watermark slot with the same op and the new view state,
+    /// fsynced before returning.
+    fn write_view_state(&self, view: u32, log_view: u32) -> Result<(), StorageError> {
+        let mut writer = self.writer.lock();
+        let next = Watermark {
+            seq: writer.watermark.seq + 1,
+            view,
+            log_view,
+            ..writer.watermark
+        };
+        self.storage
+            .write_at(WATERMARK_FILE, next.slot_offset(), &next.encode())
+            .map_err(io_error)?;
+        self.fsync(WATERMARK_FILE)?;
+        writer.watermark = next;
+        Ok(())
     }
 }
 

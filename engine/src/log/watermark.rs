@@ -18,7 +18,9 @@
 //!        16     8    op         highest acknowledged-able op
 //!        24     32   head_hash  SHA-256 of the stored frame at `op`
 //!        56     4    epoch      nonce epoch of the current writer
-//!        60     4    crc32c     over bytes [0, 60)
+//!        60     4    view       the replica's view (format 3)
+//!        64     4    log_view   the view its log was last installed in
+//!        68     4    crc32c     over bytes [0, 68)   (format 2: at 60, over [0, 60))
 //! ```
 //!
 //! Two slots because a write can tear: the slot being written may be lost,
@@ -32,6 +34,11 @@
 //! open writes the watermark with the epoch bumped and fsyncs it before
 //! anything is sealed, so nonces of a rewritten op (after a truncated tail)
 //! never repeat those of the lost one.
+//!
+//! And the replica's **view state** (see `kimberlite_consensus::vsr`): the
+//! view it promised and the view its log was installed in, written with the
+//! watermark (or alone, before the replica acts in a new view). Format 2
+//! slots, from before the replica had views, read as view 0.
 
 /// File name inside the log directory.
 pub const WATERMARK_FILE: &str = "watermark";
@@ -39,10 +46,12 @@ pub const WATERMARK_FILE: &str = "watermark";
 /// touches the other).
 pub const SLOT_STRIDE_BYTES: u64 = 512;
 /// Bytes of one slot.
-pub const SLOT_BYTES: usize = 64;
+pub const SLOT_BYTES: usize = 72;
+/// Bytes of a format 2 slot.
+const SLOT_BYTES_V2: usize = 64;
 /// "KWMK" as a little-endian u32.
 const MAGIC: u32 = 0x4B4D_574B;
-const FORMAT_VERSION: u16 = 2;
+const FORMAT_VERSION: u16 = 3;
 
 /// One slot's content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +60,8 @@ pub struct Watermark {
     pub op: u64,
     pub head_hash: [u8; 32],
     pub epoch: u32,
+    pub view: u32,
+    pub log_view: u32,
 }
 
 /// What reading the watermark file found.
@@ -80,6 +91,8 @@ impl Watermark {
         out.extend_from_slice(&self.op.to_le_bytes());
         out.extend_from_slice(&self.head_hash);
         out.extend_from_slice(&self.epoch.to_le_bytes());
+        out.extend_from_slice(&self.view.to_le_bytes());
+        out.extend_from_slice(&self.log_view.to_le_bytes());
         let crc = crc32c::crc32c(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         assert_eq!(out.len(), SLOT_BYTES, "watermark slot layout");
@@ -88,24 +101,34 @@ impl Watermark {
 
     /// Decodes one slot (None: unwritten, torn or damaged).
     pub fn decode(slot: &[u8]) -> Option<Watermark> {
-        if slot.len() < SLOT_BYTES {
+        if slot.len() < SLOT_BYTES_V2 {
             return None;
         }
+        let u32_at = |at: usize| u32::from_le_bytes(slot[at..at + 4].try_into().unwrap());
         let u64_at = |at: usize| u64::from_le_bytes(slot[at..at + 8].try_into().unwrap());
-        let crc = u32::from_le_bytes(slot[60..64].try_into().unwrap());
-        if u32::from_le_bytes(slot[0..4].try_into().unwrap()) != MAGIC
-            || u16::from_le_bytes([slot[4], slot[5]]) != FORMAT_VERSION
-            || crc32c::crc32c(&slot[..60]) != crc
-        {
+        let version = u16::from_le_bytes([slot[4], slot[5]]);
+        let crc_at = match version {
+            2 => 60,
+            FORMAT_VERSION if slot.len() >= SLOT_BYTES => 68,
+            _ => return None,
+        };
+        if u32_at(0) != MAGIC || crc32c::crc32c(&slot[..crc_at]) != u32_at(crc_at) {
             return None;
         }
+        let (view, log_view) = if version == 2 {
+            (0, 0)
+        } else {
+            (u32_at(60), u32_at(64))
+        };
         let mut head_hash = [0u8; 32];
         head_hash.copy_from_slice(&slot[24..56]);
         Some(Watermark {
             seq: u64_at(8),
             op: u64_at(16),
             head_hash,
-            epoch: u32::from_le_bytes(slot[56..60].try_into().unwrap()),
+            epoch: u32_at(56),
+            view,
+            log_view,
         })
     }
 }
@@ -136,6 +159,8 @@ mod tests {
             op,
             head_hash: [op as u8; 32],
             epoch: seq as u32,
+            view: seq as u32 + 1,
+            log_view: seq as u32,
         }
     }
 
@@ -160,6 +185,23 @@ mod tests {
         let mut bytes = file(&[mark(4, 10), mark(5, 12)]);
         bytes[SLOT_STRIDE_BYTES as usize + 20] ^= 1;
         assert_eq!(read(Some(&bytes)), WatermarkRead::Valid(mark(4, 10)));
+    }
+
+    #[test]
+    fn a_format_2_slot_reads_as_view_zero() {
+        let mut slot = Vec::new();
+        slot.extend_from_slice(&MAGIC.to_le_bytes());
+        slot.extend_from_slice(&2u16.to_le_bytes());
+        slot.extend_from_slice(&0u16.to_le_bytes());
+        slot.extend_from_slice(&9u64.to_le_bytes());
+        slot.extend_from_slice(&4u64.to_le_bytes());
+        slot.extend_from_slice(&[7; 32]);
+        slot.extend_from_slice(&3u32.to_le_bytes());
+        let crc = crc32c::crc32c(&slot);
+        slot.extend_from_slice(&crc.to_le_bytes());
+        let mark = Watermark::decode(&slot).expect("format 2 decodes");
+        assert_eq!((mark.seq, mark.op, mark.epoch), (9, 4, 3));
+        assert_eq!((mark.view, mark.log_view), (0, 0));
     }
 
     #[test]
