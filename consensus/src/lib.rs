@@ -27,7 +27,7 @@
 //!
 //! Not here yet: the multi-process cluster (a network transport and the
 //! engine applying commits from the log), storage-fault recovery, state
-//! transfer and reconfiguration (see docs/design/vsr.md).
+//! transfer and reconfiguration (see docs/design/0003-viewstamped-replication.md).
 
 mod local;
 pub mod sim;

@@ -65,16 +65,17 @@ fn main() -> ExitCode {
         }
     }
     let canary = args.canary.as_deref();
-    let options = |seed: u64, trace: bool| Options {
+    let options = |seed: u64, trace: bool, trace_until: Option<u64>| Options {
         replicas: args.replicas,
         ticks: args.ticks,
         trace,
+        trace_until,
         ..Options::new(seed)
     };
     let mut total = Report::default();
     let (mut seeds, mut violations) = (0u64, 0u64);
     for seed in first..=last {
-        let Some(report) = run_named(canary, &options(seed, args.trace)) else {
+        let Some(report) = run_named(canary, &options(seed, args.trace, None)) else {
             eprintln!(
                 "vopr: unknown canary {:?} (see --list-canaries)",
                 canary.unwrap_or("")
@@ -94,8 +95,10 @@ fn main() -> ExitCode {
                 );
             }
             if !args.trace {
-                // The run is deterministic: replay it to get its trace.
-                let replay = run_named(canary, &options(seed, true)).expect("known canary");
+                // The run is deterministic: replay it to get its trace, up
+                // to just after the violation.
+                let until = report.violation_tick.map(|t| t + 5);
+                let replay = run_named(canary, &options(seed, true, until)).expect("known canary");
                 print_trace(&replay);
             }
         }

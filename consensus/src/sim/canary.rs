@@ -40,12 +40,22 @@ impl Variant for StaleRead {
     const STALE_READS: bool = true;
 }
 
+/// Ignores the client table: retries (and duplicated packets) execute
+/// again. Caught by linearizability when a late duplicate of a write
+/// overwrites a newer value.
+pub struct NoClientTable;
+impl Variant for NoClientTable {
+    const NAME: &'static str = "no-client-table";
+    const SKIP_CLIENT_TABLE: bool = true;
+}
+
 /// The canaries' names, as `vopr --list-canaries` prints them.
 pub const CANARIES: &[&str] = &[
     CommitWithoutQuorum::NAME,
     SkipLogComparison::NAME,
     AckBeforePersist::NAME,
     StaleRead::NAME,
+    NoClientTable::NAME,
 ];
 
 /// Runs `options` with the named canary (`None`: the correct protocol).
@@ -57,6 +67,7 @@ pub fn run_named(canary: Option<&str>, options: &Options) -> Option<Report> {
         Some(SkipLogComparison::NAME) => run::<SkipLogComparison>(options),
         Some(AckBeforePersist::NAME) => run::<AckBeforePersist>(options),
         Some(StaleRead::NAME) => run::<StaleRead>(options),
+        Some(NoClientTable::NAME) => run::<NoClientTable>(options),
         Some(_) => return None,
     })
 }

@@ -57,6 +57,45 @@ pub fn check(history: &[Operation]) -> Result<(), String> {
     }
 }
 
+/// The operation whose completion first makes `history` unlinearizable:
+/// the shortest prefix (cut at a completion) that fails, found by binary
+/// search (a prefix of a linearizable history is linearizable). Returns its
+/// index in `history`.
+pub fn first_violation(history: &[Operation]) -> Option<usize> {
+    let mut cuts: Vec<(u64, usize)> = history
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| o.completed.map(|c| (c, i)))
+        .collect();
+    cuts.sort_unstable();
+    let fails_at = |cut: u64| {
+        let prefix: Vec<Operation> = history
+            .iter()
+            .filter(|o| o.invoked <= cut)
+            .map(|o| Operation {
+                completed: o.completed.filter(|&c| c <= cut),
+                ..*o
+            })
+            .collect();
+        check(&prefix).is_err()
+    };
+    let &(last, _) = cuts.last()?;
+    if !fails_at(last) {
+        return None;
+    }
+    // The smallest cut that fails: cuts below `low` pass, `high` fails.
+    let (mut low, mut high) = (0, cuts.len() - 1);
+    while low < high {
+        let mid = (low + high) / 2;
+        if fails_at(cuts[mid].0) {
+            high = mid;
+        } else {
+            low = mid + 1;
+        }
+    }
+    Some(cuts[low].1)
+}
+
 struct Search<'a> {
     ops: &'a [Operation],
     placed: Vec<u64>,
@@ -170,6 +209,19 @@ mod tests {
             check(&h).is_err(),
             "a read cannot go back to before the write"
         );
+    }
+
+    #[test]
+    fn the_first_violation_names_the_stale_read() {
+        let h = [
+            op(Kind::Write(1), 1, 2),
+            op(Kind::Write(2), 3, 4),
+            op(Kind::Read(Some(2)), 5, 6),
+            op(Kind::Read(Some(1)), 7, 8),
+            op(Kind::Read(Some(2)), 9, 10),
+        ];
+        assert_eq!(first_violation(&h), Some(3));
+        assert_eq!(first_violation(&h[..3]), None);
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct Options {
     pub liveness_ticks: u64,
     /// Keep a readable trace (the last [`TRACE_LINES`] events).
     pub trace: bool,
+    /// Stop adding to the trace after this tick (to show the events up to
+    /// a violation found only at the end of the run).
+    pub trace_until: Option<u64>,
 }
 
 impl Options {
@@ -57,6 +60,7 @@ impl Options {
             ticks: 2_000,
             liveness_ticks: 3_000,
             trace: false,
+            trace_until: None,
         }
     }
 }
@@ -85,6 +89,8 @@ pub struct Report {
     pub ticks: u64,
     /// Messages the replicas ignored as corrupt.
     pub corrupt_ignored: u64,
+    /// The tick of the (first) violation.
+    pub violation_tick: Option<u64>,
     pub trace: Vec<String>,
 }
 
@@ -117,6 +123,8 @@ struct Sim<V: Variant> {
     clients: Vec<Client>,
     checker: Checker,
     history: Vec<(u8, Operation)>,
+    /// Who issued each history entry, and when it completed (for reports).
+    issued: Vec<(u64, u64, KvOp, Option<u64>)>,
     rates: Rates,
     now: u64,
     event: u64,
@@ -181,6 +189,7 @@ impl<V: Variant> Sim<V> {
             clients,
             checker: Checker::new(config.quorum()),
             history: Vec::new(),
+            issued: Vec::new(),
             rates,
             now: 0,
             event: 0,
@@ -218,6 +227,13 @@ impl<V: Variant> Sim<V> {
     }
 
     fn log(&mut self, line: String) {
+        if self
+            .options
+            .trace_until
+            .is_some_and(|until| self.now > until)
+        {
+            return;
+        }
         if let Some(trace) = &mut self.trace {
             if trace.len() == TRACE_LINES {
                 trace.pop_front();
@@ -236,6 +252,7 @@ impl<V: Variant> Sim<V> {
             }
             self.step();
             if !self.checker.violations.is_empty() {
+                self.report.violation_tick = Some(self.now);
                 break;
             }
             if self.now > fault_end && self.quiescent() {
@@ -427,6 +444,7 @@ impl<V: Variant> Sim<V> {
                             completed: None,
                         },
                     ));
+                    self.issued.push((client.id, request, op, None));
                     let body = postcard::to_allocvec(&op).expect("encodes");
                     let client = &mut self.clients[c];
                     client.request = request;
@@ -513,10 +531,20 @@ impl<V: Variant> Sim<V> {
         self.event += 1;
         let entry = &mut self.history[o.history].1;
         entry.completed = Some(self.event);
+        self.issued[o.history].3 = Some(self.now);
         if let Kind::Read(seen) = &mut entry.kind {
             *seen = value;
         }
-        let line = format!("client {id} request {request} {:?} -> {value:?}", o.op);
+        let line = match o.op {
+            KvOp::Read { .. } => format!(
+                "client {id} request {request} {} -> {}",
+                describe_op(&o.op),
+                describe_value(value)
+            ),
+            KvOp::Write { .. } => {
+                format!("client {id} request {request} {} done", describe_op(&o.op))
+            }
+        };
         self.clients[c].outstanding = None;
         self.clients[c].view = message.view;
         self.report.requests += 1;
@@ -643,15 +671,35 @@ impl<V: Variant> Sim<V> {
     fn finish(mut self) -> Report {
         // The client history must be linearizable, register by register.
         if self.checker.violations.is_empty() {
-            let mut by_key: BTreeMap<u8, Vec<Operation>> = BTreeMap::new();
-            for (key, op) in &self.history {
-                by_key.entry(*key).or_default().push(*op);
+            let mut by_key: BTreeMap<u8, Vec<(Operation, usize)>> = BTreeMap::new();
+            for (i, (key, op)) in self.history.iter().enumerate() {
+                by_key.entry(*key).or_default().push((*op, i));
             }
-            for (key, ops) in by_key {
+            for (key, entries) in by_key {
+                let ops: Vec<Operation> = entries.iter().map(|(o, _)| *o).collect();
                 if let Err(why) = linearizability::check(&ops) {
-                    self.checker
-                        .violations
-                        .push(format!("history of key {key} is not linearizable: {why}"));
+                    let culprit = linearizability::first_violation(&ops)
+                        .map(|at| {
+                            let (client, request, op, tick) = self.issued[entries[at].1];
+                            let result = match ops[at].kind {
+                                Kind::Read(seen) => {
+                                    format!(" returned {}", describe_value(seen))
+                                }
+                                Kind::Write(_) => String::new(),
+                            };
+                            self.report.violation_tick =
+                                self.report.violation_tick.min(tick).or(tick);
+                            format!(
+                                "; first at client {client} request {request} {}{result}, \
+                                 completed t={}",
+                                describe_op(&op),
+                                tick.unwrap_or(0)
+                            )
+                        })
+                        .unwrap_or_default();
+                    self.checker.violations.push(format!(
+                        "history of key {key} is not linearizable: {why}{culprit}"
+                    ));
                 }
             }
         }
@@ -674,6 +722,29 @@ impl<V: Variant> Sim<V> {
         self.report.violations = std::mem::take(&mut self.checker.violations);
         self.report.trace = self.trace.take().map(Vec::from).unwrap_or_default();
         self.report
+    }
+}
+
+/// A register value names the write that produced it.
+fn describe_value(value: Option<u64>) -> String {
+    match value {
+        None => "nothing (never written)".into(),
+        Some(v) => format!(
+            "the write of client {} request {}",
+            v >> 32,
+            v & 0xffff_ffff
+        ),
+    }
+}
+
+fn describe_op(op: &KvOp) -> String {
+    match op {
+        KvOp::Write { key, value } => format!(
+            "write key {key} (as client {} request {})",
+            value >> 32,
+            value & 0xffff_ffff
+        ),
+        KvOp::Read { key } => format!("read key {key}"),
     }
 }
 

@@ -21,7 +21,7 @@
 //!                    ─► new primary picks max (log_view, op) ─► start_view
 //! ```
 //!
-//! See `docs/design/vsr.md` for message fields, what is persisted before
+//! See `docs/design/0003-viewstamped-replication.md` for message fields, what is persisted before
 //! which reply, and what is not handled yet.
 
 pub mod client_table;

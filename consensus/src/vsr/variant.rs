@@ -22,6 +22,9 @@ pub trait Variant: 'static {
     /// Replicas acknowledge a prepare when they buffer it, before it is
     /// durable.
     const ACK_BEFORE_PERSIST: bool = false;
+    /// The client table is ignored: a retried request is prepared and
+    /// executed again.
+    const SKIP_CLIENT_TABLE: bool = false;
     /// The primary answers read-only requests from its own state without
     /// going through the log (stale once a newer view exists elsewhere).
     const STALE_READS: bool = false;
