@@ -664,20 +664,9 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
         commit_checksum: Checksum,
         out: &mut Outbox,
     ) {
-        if from != Address::Replica(self.config.primary(view)) {
-            return self.stats.misaddressed += 1;
+        if !self.heard_primary(from, view, out) {
+            return;
         }
-        if view < self.view {
-            return self.stats.stale += 1;
-        }
-        if view > self.view || self.status != Status::Normal {
-            // A newer (or just formed) view: ask its primary for the log.
-            return self.request_start_view(view, out);
-        }
-        if self.is_primary() {
-            return self.stats.misaddressed += 1;
-        }
-        self.reset_normal_deadline();
         let op = entry.header.op;
         if op <= self.last_op() {
             if op <= self.log_base || self.at(op).checksum == entry.checksum {
@@ -722,7 +711,7 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
     }
 
     /// A cumulative `prepare_ok` for the whole log, once it is durable.
-    fn acknowledge(&mut self, out: &mut Outbox) {
+    pub(super) fn acknowledge(&mut self, out: &mut Outbox) {
         let op = self.last_op();
         let body = Body::PrepareOk {
             op,
@@ -740,20 +729,34 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
         checksum: Checksum,
         out: &mut Outbox,
     ) {
+        if self.heard_primary(from, view, out) {
+            self.learn_commit(commit, checksum, out);
+        }
+    }
+
+    /// Whether a backup should act on a message of the primary of `view`:
+    /// it must come from that primary, in our view, while we are normal.
+    /// A message of a newer (or just formed) view makes us ask its primary
+    /// for the log. Hearing from our primary postpones the view change.
+    fn heard_primary(&mut self, from: Address, view: View, out: &mut Outbox) -> bool {
         if from != Address::Replica(self.config.primary(view)) {
-            return self.stats.misaddressed += 1;
+            self.stats.misaddressed += 1;
+            return false;
         }
         if view < self.view {
-            return self.stats.stale += 1;
+            self.stats.stale += 1;
+            return false;
         }
         if view > self.view || self.status != Status::Normal {
-            return self.request_start_view(view, out);
+            self.request_start_view(view, out);
+            return false;
         }
         if self.is_primary() {
-            return self.stats.misaddressed += 1;
+            self.stats.misaddressed += 1;
+            return false;
         }
         self.reset_normal_deadline();
-        self.learn_commit(commit, checksum, out);
+        true
     }
 
     /// The primary committed up to `commit`, whose entry has `checksum`.

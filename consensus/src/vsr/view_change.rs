@@ -64,14 +64,23 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
         let Address::Replica(from) = from else {
             return self.stats.misaddressed += 1;
         };
+        if self.join_view_change(view, out) {
+            self.svc_from.insert(from);
+            self.check_start_view_change_quorum(out);
+        }
+    }
+
+    /// Whether a view-change message of `view` concerns us: not an older
+    /// view, nor one we are already normal in. A newer view is joined.
+    fn join_view_change(&mut self, view: View, out: &mut Outbox) -> bool {
         if view < self.view || (view == self.view && self.status == Status::Normal) {
-            return self.stats.stale += 1;
+            self.stats.stale += 1;
+            return false;
         }
         if view > self.view {
             self.start_view_change(view, out);
         }
-        self.svc_from.insert(from);
-        self.check_start_view_change_quorum(out);
+        true
     }
 
     fn check_start_view_change_quorum(&mut self, out: &mut Outbox) {
@@ -121,11 +130,8 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
         if self.config.primary(view) != self.index {
             return self.stats.misaddressed += 1;
         }
-        if view < self.view || (view == self.view && self.status == Status::Normal) {
-            return self.stats.stale += 1;
-        }
-        if view > self.view {
-            self.start_view_change(view, out);
+        if !self.join_view_change(view, out) {
+            return;
         }
         // A do_view_change implies its sender's start_view_change.
         self.svc_from.insert(from);
@@ -252,7 +258,7 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
         self.reset_normal_deadline();
         self.commit_max = self.commit_max.max(commit).min(self.last_op());
         self.apply_commits(out);
-        self.acknowledge_view(out);
+        self.acknowledge(out);
     }
 
     /// Appends the entries of `log` beyond ours, if they chain.
@@ -271,16 +277,6 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
         if let Some(checksum) = log.checksum_at(commit) {
             self.learn_commit(commit, checksum, out);
         }
-    }
-
-    fn acknowledge_view(&mut self, out: &mut Outbox) {
-        let op = self.last_op();
-        let body = Body::PrepareOk {
-            op,
-            checksum: self.log[op as usize].checksum,
-        };
-        let message = self.message(Address::Replica(self.config.primary(self.view)), body);
-        self.send_when_durable(op, message, out);
     }
 
     /// This replica's log after its base, for a view change.
