@@ -269,7 +269,16 @@ impl<V: Variant> Sim<V> {
                 .nodes
                 .iter()
                 .map(|n| match n {
-                    Node::Up(r) => format!("{:?} v{} c{}", r.status(), r.view(), r.commit_min()),
+                    Node::Up(r) => format!(
+                        "{:?} v{} commit {} last {} (ignored: {} stale, {} not primary, {} pipeline full)",
+                        r.status(),
+                        r.view(),
+                        r.commit_min(),
+                        r.last_op(),
+                        r.stats().stale,
+                        r.stats().not_primary,
+                        r.stats().pipeline_full
+                    ),
                     Node::Down { .. } => "down".into(),
                 })
                 .collect();

@@ -124,11 +124,12 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
     /// state machine, which then re-applies committed entries as the
     /// replica learns them). `seed` drives the timeout jitter.
     ///
-    /// A replica that was the normal primary of its view when it stopped
-    /// does not resume as that primary: it may have sent prepares that it
-    /// did not persist, so it starts a view change to the next view. A
-    /// replica that was in a view change resumes it; a backup resumes as a
-    /// backup of its view.
+    /// A replica that was the primary of its view when it stopped (normal,
+    /// or still collecting its view change) does not resume as that
+    /// primary: it may have sent prepares or a `start_view` it did not
+    /// persist, so it starts a view change to the next view. Another
+    /// replica in a view change resumes it; a backup resumes as a backup of
+    /// its view.
     pub fn open(
         config: Config,
         index: ReplicaIndex,
@@ -194,10 +195,13 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
             _variant: PhantomData,
         };
         let mut quiet = Outbox::default();
-        if replica.log_view < replica.view {
-            replica.enter_view_change(replica.view);
-        } else if replica.is_primary() {
+        if replica.is_primary() {
+            // Normal or in its view change, the primary of this view may
+            // have sent prepares, or a start_view, that it never persisted:
+            // a second start of the same view could pick another log.
             replica.start_view_change(replica.view + 1, &mut quiet);
+        } else if replica.log_view < replica.view {
+            replica.enter_view_change(replica.view);
         } else {
             replica.reset_normal_deadline();
         }
