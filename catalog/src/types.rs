@@ -103,6 +103,16 @@ impl ArrayElement {
         }
     }
 
+    /// The element OID of an array type that may arrive as a parameter:
+    /// a column element type's, or `oid[]` (1028, which catalog lookups
+    /// bind; no column has that type).
+    pub fn parameter_element_oid(array_oid: u32) -> Option<u32> {
+        match array_oid {
+            1028 => Some(26),
+            oid => ArrayElement::from_array_oid(oid).map(|e| e.sql_type().oid()),
+        }
+    }
+
     /// The element type of the array type with OID `oid`.
     pub fn from_array_oid(oid: u32) -> Option<ArrayElement> {
         [

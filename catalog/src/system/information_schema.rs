@@ -3,9 +3,9 @@
 //! The SQL standard's views, as PostgreSQL 15 fills them for the objects
 //! we have. Their domains read as their base types: `sql_identifier` as
 //! `name`, `character_data` and `yes_or_no` as `text`, `cardinal_number`
-//! as `integer`. Not listed yet: the NOT NULL constraints PostgreSQL shows
-//! as CHECK constraints in `table_constraints`, and the system relations
-//! themselves in `tables`/`columns`.
+//! as `integer`. NOT NULL columns are CHECK constraints in
+//! `table_constraints`, named as PostgreSQL names them. Not listed yet: the
+//! system relations themselves in `tables`/`columns`.
 
 use super::pg_catalog::{constraint_indexes, quote_ident};
 use super::{Reader, Relation, Value};
@@ -394,11 +394,34 @@ fn table_constraints(catalog: &Catalog) -> Relation {
                 yes_no(false),
                 yes_no(false),
                 yes_no(true),
-                if kind == "UNIQUE" || kind == "PRIMARY KEY" {
+                // PostgreSQL 15 fills it for UNIQUE only.
+                if kind == "UNIQUE" {
                     yes_no(true)
                 } else {
                     Value::Null
                 },
+            ]);
+        }
+        // PostgreSQL lists each NOT NULL column as a CHECK constraint
+        // named `<namespace oid>_<table oid>_<attnum>_not_null`.
+        let namespace = super::oid::namespace(schema);
+        let relation = super::oid::relation(table.id);
+        for (i, column) in table.columns.iter().enumerate() {
+            if column.nullable {
+                continue;
+            }
+            rows.push(vec![
+                text(catalog.database_name()),
+                text(schema),
+                text(format!("{namespace}_{relation}_{}_not_null", i + 1)),
+                text(catalog.database_name()),
+                text(schema),
+                text(table.name.clone()),
+                text("CHECK"),
+                yes_no(false),
+                yes_no(false),
+                yes_no(true),
+                Value::Null,
             ]);
         }
     }

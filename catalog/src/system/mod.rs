@@ -14,12 +14,14 @@
 //! name into a range of their own. Built-in types keep PostgreSQL's OIDs.
 
 mod information_schema;
+mod keywords;
 pub mod oid;
 mod pg_catalog;
 
 use crate::{Catalog, SqlType};
 
 pub use information_schema::INFORMATION_SCHEMA_RELATIONS;
+pub use keywords::{Keyword, KEYWORDS};
 pub use pg_catalog::{
     constraint_definition, deparse_default, index_definition, quote_ident, type_name, type_oid,
     EMPTY_RELATIONS, PG_CATALOG_RELATIONS, SYSTEM_RELATION_OIDS,

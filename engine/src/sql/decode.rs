@@ -109,7 +109,7 @@ pub fn decode_param(
             }
             utf8(rest)?
         }
-        oid if ArrayElement::from_array_oid(oid).is_some() => array_text(bytes, oid)?,
+        oid if ArrayElement::parameter_element_oid(oid).is_some() => array_text(bytes, oid)?,
         _ => utf8(bytes)?,
     };
     Ok(ParamValue::Text(text))
@@ -119,7 +119,7 @@ pub fn decode_param(
 /// dimension length and lower bound, then length-prefixed elements) → the
 /// array literal text the text path binds.
 fn array_text(bytes: &[u8], oid: u32) -> Result<String, EngineError> {
-    let element = ArrayElement::from_array_oid(oid).expect("checked by the caller");
+    let expected = ArrayElement::parameter_element_oid(oid).expect("checked by the caller");
     let int = |at: usize| -> Result<i32, EngineError> {
         bytes
             .get(at..at + 4)
@@ -128,7 +128,7 @@ fn array_text(bytes: &[u8], oid: u32) -> Result<String, EngineError> {
     };
     let ndim = int(0)?;
     let element_oid = int(8)? as u32;
-    if element_oid != element.sql_type().oid() {
+    if element_oid != expected {
         return Err(EngineError::Datatype(format!(
             "wrong element type in binary array: oid {element_oid}"
         )));

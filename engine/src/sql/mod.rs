@@ -176,6 +176,7 @@ pub enum TxnStatus {
 
 /// Parses PostgreSQL-dialect SQL into statements.
 pub fn parse(sql: &str) -> EngineResult<Vec<Statement>> {
+    let sql = system::client_queries::equivalent(sql).unwrap_or(sql);
     if let Some(fetch) = cursor::parse_fetch_or_move(sql) {
         return fetch.map(|statement| vec![statement]);
     }
@@ -382,6 +383,10 @@ impl Session {
         ctx.add_analyzer_rule(Arc::new(overflow::CheckedIntegerArithmetic));
         // After type coercion, which is what puts string literals in casts.
         ctx.add_analyzer_rule(Arc::new(text_literals::PostgresTextLiterals));
+        ctx.register_udtf(
+            system::KEYWORDS_FUNCTION,
+            Arc::new(system::KeywordsFunction),
+        );
         ctx.register_udtf(
             audit::VERIFY_FUNCTION,
             Arc::new(audit::VerifyFunction::new(engine.clone())),

@@ -102,6 +102,7 @@ pub fn oid_for_arrow(data_type: &DataType) -> u32 {
                 21 => 1005,
                 23 => 1007,
                 20 => 1016,
+                26 => 1028,
                 700 => 1021,
                 701 => 1022,
                 1700 => 1231,
@@ -116,10 +117,9 @@ fn literal(oid: u32, value: &ParamValue) -> EngineResult<Expr> {
     let ParamValue::Text(text) = value else {
         return Ok(Expr::Value(Value::Null.into()));
     };
-    if let Some(element) = ArrayElement::from_array_oid(oid) {
+    if let Some(element_oid) = ArrayElement::parameter_element_oid(oid) {
         // `ARRAY[…]` of typed element literals: DataFusion plans it as a
         // list, so `= ANY($1)` and inserts into array columns both work.
-        let element_oid = element.sql_type().oid();
         let elem = super::array::parse_array_literal(text)?
             .into_iter()
             .map(|item| {
@@ -246,6 +246,7 @@ pub async fn describe(session: &mut Session, statement: &Statement) -> EngineRes
                     known.insert(n, oid_for_arrow(&t));
                 }
             }
+            infer_oid_arrays(statement, &mut known);
             infer_any_arrays(session, statement, &mut known).await;
             let names = super::naming::column_names(statement);
             let schema = super::naming::rename(
@@ -381,6 +382,32 @@ pub async fn describe(session: &mut Session, statement: &Statement) -> EngineRes
         params: (1..=count).map(|n| known.get(&n).copied()).collect(),
         fields,
     })
+}
+
+/// `$1::oid[]` (catalog lookups by OID, as asyncpg binds them): DataFusion
+/// infers nothing from a cast, PostgreSQL types the parameter `oid[]`.
+fn infer_oid_arrays(statement: &Statement, known: &mut BTreeMap<usize, u32>) {
+    use datafusion::sql::sqlparser::ast::{ArrayElemTypeDef, DataType as AstType};
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(statement, |expr| {
+        if let Expr::Cast {
+            expr, data_type, ..
+        } = expr
+        {
+            let oid_array = match data_type {
+                AstType::Array(ArrayElemTypeDef::SquareBracket(element, _)) => {
+                    matches!(element.as_ref(), AstType::Custom(name, m)
+                        if m.is_empty()
+                            && (name.to_string().eq_ignore_ascii_case("oid")
+                                || name.to_string().eq_ignore_ascii_case("pg_catalog.oid")))
+                }
+                _ => false,
+            };
+            if let Some(n) = direct_placeholder(expr).filter(|_| oid_array) {
+                known.entry(n).or_insert(1028);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 /// `x = ANY($1)`: DataFusion does not infer `$1`, PostgreSQL makes it an

@@ -20,7 +20,13 @@ use datafusion::sql::sqlparser::ast::{
 const SINGLE_COLUMN: &[&str] = &["generate_series", "range"];
 
 /// The functions DataFusion reads as tables.
-const TABLE_FUNCTIONS: &[&str] = &["generate_series", "range", "unnest", "kimberlite_verify"];
+const TABLE_FUNCTIONS: &[&str] = &[
+    "generate_series",
+    "range",
+    "unnest",
+    "kimberlite_verify",
+    "pg_get_keywords",
+];
 
 /// `(SELECT f(args) AS alias) AS alias` for a scalar function in FROM.
 fn scalar_as_table(function: &str, args: &str, alias: &str) -> Option<TableFactor> {

@@ -60,6 +60,14 @@ def test_bi_tool_sync_queries(server):
         WHERE tc.table_schema = 'sales' AND tc.table_name = 'lines'""")
     assert keys == [("order_id", "FOREIGN KEY", "orders", "id")]
 
+    # NOT NULL columns are CHECK constraints named as PostgreSQL names them.
+    constraints = run("""SELECT constraint_name, constraint_type
+        FROM information_schema.table_constraints
+        WHERE table_schema = 'sales' AND table_name = 'orders' ORDER BY 2, 1""")
+    prefix = run("""SELECT n.oid::text || '_' || c.oid::text FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = 'sales.orders'::regclass""")[0][0]
+    assert constraints == [(f"{prefix}_1_not_null", "CHECK"), ("orders_pkey", "PRIMARY KEY")]
+
     stats = run("""SELECT schemaname, relname, n_live_tup FROM pg_catalog.pg_stat_user_tables
         WHERE schemaname = 'sales' ORDER BY relname""")
     assert [(s, r) for s, r, _ in stats] == [("sales", "lines"), ("sales", "orders")]

@@ -534,7 +534,10 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
                     | ScalarValue::LargeUtf8(name)
                     | ScalarValue::Utf8View(name),
                 ) => ScalarValue::UInt32(name.as_ref().and_then(|n| regclass_literal(v, n).ok())),
-                _ => utf8(first_oid(args).map(|o| regclass_text(v, o))),
+                _ => utf8(first_oid(args).map(|o| match o {
+                    0 => "-".into(),
+                    o => regclass_text(v, o),
+                })),
             },
         ),
         function(view, "to_regtype", DataType::UInt32, move |_, args| {
@@ -566,13 +569,17 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
             },
         ),
         function(view, REGTYPE_TEXT, text.clone(), move |_, args| {
-            utf8(first_oid(args).map(|o| format_type(o, None).unwrap_or_else(|| o.to_string())))
+            // The invalid OID 0 prints as `-`, as in PostgreSQL.
+            utf8(first_oid(args).map(|o| match o {
+                0 => "-".into(),
+                o => format_type(o, None).unwrap_or_else(|| o.to_string()),
+            }))
         }),
         function(view, REGNAMESPACE_TEXT, text.clone(), move |v, args| {
-            utf8(
-                first_oid(args)
-                    .map(|o| namespace_name(&v.catalog, o).unwrap_or_else(|| o.to_string())),
-            )
+            utf8(first_oid(args).map(|o| match o {
+                0 => "-".into(),
+                o => namespace_name(&v.catalog, o).unwrap_or_else(|| o.to_string()),
+            }))
         }),
     ];
     for udf in functions {

@@ -28,8 +28,12 @@ use parking_lot::Mutex;
 use super::provider::ReadScope;
 use crate::datum::{Datum, Row};
 
+pub mod client_queries;
 mod functions;
+mod keywords;
 mod rewrite;
+
+pub use keywords::{KeywordsFunction, KEYWORDS_FUNCTION};
 
 pub use functions::register_functions;
 pub use rewrite::rewrite;

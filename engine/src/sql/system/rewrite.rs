@@ -32,11 +32,12 @@ fn cast_target(data_type: &AstType) -> Option<Result<RegType, AstType>> {
     use datafusion::sql::sqlparser::ast::ArrayElemTypeDef;
     let name = match data_type {
         AstType::Regclass => return Some(Ok(RegType::Class)),
-        // `$1::oid[]` (asyncpg's lookups by OID): an array of bigints.
+        // `$1::oid[]` (asyncpg's lookups by OID): an array of oids (a
+        // parameter of type oid[], 1028).
         AstType::Array(ArrayElemTypeDef::SquareBracket(element, size)) => {
             return match cast_target(element) {
                 Some(Ok(RegType::Oid)) => Some(Err(AstType::Array(
-                    ArrayElemTypeDef::SquareBracket(Box::new(AstType::BigInt(None)), *size),
+                    ArrayElemTypeDef::SquareBracket(Box::new(AstType::IntUnsigned(None)), *size),
                 ))),
                 _ => None,
             };
