@@ -22,6 +22,7 @@
 //! see ops up to the durable watermark ([`Engine::snapshot`]), so nothing
 //! becomes visible before it is durable.
 
+pub mod activity;
 pub mod checkpoint;
 pub mod constraints;
 pub mod crypto;
@@ -168,6 +169,9 @@ pub struct Engine {
     /// not state), so DROP DATABASE can refuse one in use.
     attached: parking_lot::Mutex<Attachments>,
     database_id_next: std::sync::atomic::AtomicU32,
+    /// Every open session and what it runs (`pg_stat_activity`).
+    pub activity: activity::ActivityBoard,
+    session_id_next: AtomicU64,
 }
 
 /// Who is attached to which database, and which are being dropped.
@@ -436,6 +440,8 @@ impl Engine {
             row_id_next: AtomicU64::new(row_id_next),
             clock,
             stats: EngineStats::default(),
+            activity: Default::default(),
+            session_id_next: AtomicU64::new(1),
             recovery,
             keyring: parking_lot::Mutex::new(keyring),
             nonces,
@@ -561,6 +567,16 @@ impl Engine {
     /// rolls back).
     pub fn allocate_table_id(&self) -> u64 {
         self.table_id_next.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A fresh session id (for the activity board; never reused).
+    pub fn allocate_session_id(&self) -> u64 {
+        self.session_id_next.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The clock, in microseconds since the Unix epoch.
+    pub fn now_us(&self) -> i64 {
+        (self.clock.now_ns() / 1_000) as i64
     }
 
     /// A fresh hidden row id.

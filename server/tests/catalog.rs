@@ -102,3 +102,98 @@ async fn catalog_oids_survive_restart_and_follow_transactions_and_databases() {
         .collect();
     assert_eq!(databases, ["elsewhere", "kimberlite"]);
 }
+
+/// `pg_stat_activity` lists every open session, of every database, with
+/// its state as PostgreSQL names it; a closed session leaves it.
+#[tokio::test]
+async fn pg_stat_activity_lists_every_session_and_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::dev(dir.path());
+    let watcher = server.connect().await;
+    watcher
+        .batch_execute("SET application_name = 'watcher'")
+        .await
+        .unwrap();
+    watcher
+        .batch_execute("CREATE DATABASE other")
+        .await
+        .unwrap();
+    let busy = server.connect().await;
+    busy.batch_execute("SET application_name = 'busy'; BEGIN; SELECT 1")
+        .await
+        .unwrap();
+    let busy_pid: i32 = busy
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let elsewhere = server.connect_to("other").await.unwrap();
+    elsewhere
+        .batch_execute("SET application_name = 'elsewhere'")
+        .await
+        .unwrap();
+    let rows = watcher
+        .query(
+            "SELECT application_name, datname, pid, state, query, usename, \
+                    backend_start <= now(), xact_start IS NOT NULL \
+             FROM pg_stat_activity ORDER BY application_name",
+            &[],
+        )
+        .await
+        .unwrap();
+    let seen: Vec<(String, String, String, bool)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(3), r.get(7)))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "busy".into(),
+                "kimberlite".into(),
+                "idle in transaction".into(),
+                true
+            ),
+            ("elsewhere".into(), "other".into(), "idle".into(), false),
+            ("watcher".into(), "kimberlite".into(), "active".into(), true),
+        ]
+    );
+    assert_eq!(rows[0].get::<_, i32>(2), busy_pid);
+    assert_eq!(rows[0].get::<_, String>(4), "SELECT pg_backend_pid()");
+    assert!(rows[2]
+        .get::<_, String>(4)
+        .contains("FROM pg_stat_activity"));
+    assert!(rows
+        .iter()
+        .all(|r| r.get::<_, String>(5) == "kimberlite" && r.get::<_, bool>(6)));
+    // An error aborts the transaction; a closed session is gone.
+    assert!(busy.execute("SELECT 1/0", &[]).await.is_err());
+    drop(elsewhere);
+    let mut states = Vec::new();
+    for _ in 0..100 {
+        states = watcher
+            .query(
+                "SELECT application_name, state FROM pg_stat_activity ORDER BY 1",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+            .collect();
+        if states.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        states,
+        [
+            (
+                "busy".to_string(),
+                "idle in transaction (aborted)".to_string()
+            ),
+            ("watcher".to_string(), "active".to_string()),
+        ]
+    );
+}

@@ -40,6 +40,8 @@ pub enum Value {
     Text(String),
     TextArray(Vec<String>),
     Int2Array(Vec<i16>),
+    /// Microseconds since the Unix epoch.
+    Timestamptz(i64),
 }
 
 impl From<&str> for Value {

@@ -286,6 +286,8 @@ pub struct Notice {
 
 pub struct Session {
     engine: Arc<Engine>,
+    /// This session's entry on the engine's activity board.
+    session_id: u64,
     ctx: SessionContext,
     scope: ScopeSlot,
     txn: Option<Txn>,
@@ -395,8 +397,27 @@ impl Session {
             .stats
             .sessions_open
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let session_id = engine.allocate_session_id();
+        let now = engine.now_us();
+        engine.activity.register(
+            session_id,
+            crate::activity::Activity {
+                pid: 0,
+                database,
+                database_name: database_name.clone(),
+                user: user.to_string(),
+                application_name: String::new(),
+                backend_start_us: now,
+                xact_start_us: None,
+                query_start_us: None,
+                state_change_us: now,
+                state: "idle",
+                query: String::new(),
+            },
+        );
         Session {
             engine,
+            session_id,
             ctx,
             scope,
             txn: None,
@@ -427,6 +448,9 @@ impl Session {
     /// The backend pid the client was told (BackendKeyData), for
     /// `pg_backend_pid()`.
     pub fn set_backend_pid(&mut self, pid: i32) {
+        self.engine
+            .activity
+            .update(self.session_id, |a| a.pid = pid);
         self.system_view.lock().backend_pid = pid;
     }
 
@@ -534,8 +558,82 @@ impl Session {
         }
     }
 
-    /// Runs one statement.
+    /// Runs one statement (shown as `active` in `pg_stat_activity` while
+    /// it runs).
     pub async fn execute(&mut self, statement: Statement) -> EngineResult<Outcome> {
+        let now = self.engine.now_us();
+        let query = crate::activity::truncate_query(&statement.to_string());
+        let application_name = self
+            .settings
+            .get("application_name")
+            .unwrap_or("")
+            .to_string();
+        self.engine.activity.update(self.session_id, |a| {
+            a.state = "active";
+            a.query = query;
+            a.query_start_us = Some(now);
+            a.state_change_us = now;
+            a.xact_start_us = a.xact_start_us.or(Some(now));
+            a.application_name = application_name;
+        });
+        let outcome = self.execute_statement(statement).await;
+        let state = match self.txn_status() {
+            TxnStatus::Idle => "idle",
+            TxnStatus::InTransaction => "idle in transaction",
+            TxnStatus::Failed => "idle in transaction (aborted)",
+        };
+        let (engine, session) = (self.engine.clone(), self.session_id);
+        // As set by this statement, if it was a SET.
+        let application_name = self
+            .settings
+            .get("application_name")
+            .unwrap_or("")
+            .to_string();
+        let finish = move |failed: bool| {
+            let now = engine.now_us();
+            // Rows that fail abort an open transaction block.
+            let state = match state {
+                "idle in transaction" if failed => "idle in transaction (aborted)",
+                state => state,
+            };
+            engine.activity.update(session, |a| {
+                a.application_name = application_name;
+                a.state = state;
+                a.state_change_us = now;
+                if state == "idle" {
+                    a.xact_start_us = None;
+                }
+            });
+        };
+        // Streamed rows are computed after this returns: the statement
+        // is active until its stream ends.
+        match outcome {
+            Ok(Outcome::Rows {
+                schema,
+                stream,
+                constant,
+            }) => Ok(Outcome::Rows {
+                schema,
+                stream: crate::activity::FinishOnEnd::wrap(stream, Box::new(finish)),
+                constant,
+            }),
+            Ok(Outcome::CopyOut {
+                schema,
+                stream,
+                options,
+            }) => Ok(Outcome::CopyOut {
+                schema,
+                stream: crate::activity::FinishOnEnd::wrap(stream, Box::new(finish)),
+                options,
+            }),
+            other => {
+                finish(other.is_err());
+                other
+            }
+        }
+    }
+
+    async fn execute_statement(&mut self, statement: Statement) -> EngineResult<Outcome> {
         if self.copy_in.is_some() {
             // The client left COPY mode without CopyDone (the wire layer
             // refused its message): the COPY's rows are not kept.
@@ -1097,6 +1195,7 @@ impl Session {
             view.settings = Arc::new(self.settings.values());
             view.user = self.user.clone();
             view.snapshot = snapshot;
+            view.activity = Arc::new(self.engine.activity.snapshot());
         }
         self.sequences.set_scope(
             catalog.clone(),
@@ -1287,6 +1386,7 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        self.engine.activity.remove(self.session_id);
         self.engine.detach(self.database);
         self.engine
             .stats

@@ -53,6 +53,8 @@ pub struct SystemView {
     /// `set_config` calls of the statement, applied by the session before
     /// its next statement: (name, value, is_local).
     pub pending: Arc<Mutex<Vec<(String, String, bool)>>>,
+    /// Every open session when the statement was planned.
+    pub activity: Arc<Vec<crate::activity::Activity>>,
 }
 
 pub type SystemSlot = Arc<Mutex<SystemView>>;
@@ -74,6 +76,7 @@ fn datum(value: Value) -> Datum {
         Value::Text(s) => Datum::Text(s),
         Value::TextArray(items) => Datum::Array(items.into_iter().map(Datum::Text).collect()),
         Value::Int2Array(items) => Datum::Array(items.into_iter().map(Datum::Int2).collect()),
+        Value::Timestamptz(micros) => Datum::Timestamp(micros),
     }
 }
 
@@ -136,16 +139,9 @@ fn pg_settings(scope: &ReadScope) -> system::Relation {
     system::Relation { columns, rows }
 }
 
-/// `pg_stat_activity`: this session (other sessions are not listed yet).
+/// `pg_stat_activity`: every open session, of every database (as in
+/// PostgreSQL), from the engine's activity board.
 fn pg_stat_activity(scope: &ReadScope) -> system::Relation {
-    let view = &scope.system;
-    let setting = |name: &str| {
-        view.settings
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| Value::Text(v.clone()))
-            .unwrap_or(Value::Null)
-    };
     let columns = vec![
         ("datid", SqlType::Oid),
         ("datname", SqlType::Name),
@@ -165,29 +161,34 @@ fn pg_stat_activity(scope: &ReadScope) -> system::Relation {
         ("query", SqlType::Text),
         ("backend_type", SqlType::Text),
     ];
-    let row = vec![
-        Value::Oid(oid::database(scope.database)),
-        Value::Text(scope.database_name.clone()),
-        Value::Int4(view.backend_pid),
-        Value::Oid(oid::role(&view.user)),
-        Value::Text(view.user.clone()),
-        setting("application_name"),
-        Value::Null,
-        Value::Null,
-        Value::Null,
-        Value::Null,
-        Value::Null,
-        Value::Null,
-        Value::Null,
-        Value::Null,
-        Value::Text("active".into()),
-        Value::Null,
-        Value::Text("client backend".into()),
-    ];
-    system::Relation {
-        columns,
-        rows: vec![row],
-    }
+    let time = |t: Option<i64>| t.map(Value::Timestamptz).unwrap_or(Value::Null);
+    let rows = scope
+        .system
+        .activity
+        .iter()
+        .map(|a| {
+            vec![
+                Value::Oid(oid::database(a.database)),
+                Value::Text(a.database_name.clone()),
+                Value::Int4(a.pid),
+                Value::Oid(oid::role(&a.user)),
+                Value::Text(a.user.clone()),
+                Value::Text(a.application_name.clone()),
+                Value::Null,
+                Value::Null,
+                Value::Timestamptz(a.backend_start_us),
+                time(a.xact_start_us),
+                time(a.query_start_us),
+                Value::Timestamptz(a.state_change_us),
+                Value::Null,
+                Value::Null,
+                Value::Text(a.state.into()),
+                Value::Text(a.query.clone()),
+                Value::Text("client backend".into()),
+            ]
+        })
+        .collect();
+    system::Relation { columns, rows }
 }
 
 /// The system relation `schema.name` as the statement sees it.
