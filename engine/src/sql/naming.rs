@@ -131,7 +131,15 @@ fn alias_repeated_in(body: &mut SetExpr) {
     let mut seen: Vec<String> = Vec::new();
     for (i, item) in select.projection.iter_mut().enumerate() {
         let key = match item {
-            SelectItem::UnnamedExpr(expr) => expr.to_string(),
+            // DataFusion names a cast like what it casts (`j` and `j::text`
+            // are both `j`).
+            SelectItem::UnnamedExpr(expr) => {
+                let mut inner = &*expr;
+                while let Expr::Cast { expr, .. } | Expr::Nested(expr) = inner {
+                    inner = expr;
+                }
+                inner.to_string()
+            }
             SelectItem::ExprWithAlias { alias, .. } => ident_name(alias),
             _ => continue,
         };

@@ -8,3 +8,6 @@ select g from generate_series(1, 3) g;
 select g.g * 2 as d from generate_series(1, 2) as g;
 select x from generate_series(1, 2) g(x);
 select count(*) from generate_series(1, 10) as s where s % 2 = 0;
+
+-- A column and its casts: PostgreSQL names each after the column.
+select a, a::text, a::bigint, (a)::text from (values (1), (2)) as v (a) order by 1;
