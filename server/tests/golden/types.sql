@@ -28,3 +28,10 @@ select id from k where at = '2024-02-29 12:14:15.5';
 select 1 as one, 3000000000 as big, array[1, 2] as arr, 'infinity'::timestamptz as inf, '1 day 02:00'::interval as iv;
 \x
 select * from k where id = 1;
+
+-- json and jsonb casts in expressions: jsonb prints its canonical form.
+select '{"b": 1, "a": [1,2]}'::jsonb as b, '{"b": 1, "a": [1,2]}'::json as j, cast('[true, null]' as jsonb) as c;
+create table json_casts (id int primary key, j jsonb);
+insert into json_casts values (1, '{"k": "v", "a": 1}'::jsonb), (2, null);
+select id, j, j::text, (j::text)::jsonb, j::json from json_casts order by id;
+drop table json_casts;

@@ -80,6 +80,19 @@ def test_errors_have_sqlstates_and_the_session_survives(server):
         assert conn.execute("SELECT count(*) FROM py_err").fetchone() == (1,)
 
 
+def test_json_casts_in_expressions_are_json_to_the_driver(server):
+    """`::json` / `::jsonb` report the JSON types, so psycopg decodes them;
+    text that is not JSON is 22P02 and the session goes on."""
+    with psycopg.connect(server["dsn"], autocommit=True) as conn:
+        row = conn.execute(
+            """SELECT '{"b": 1, "a": [1, 2]}'::jsonb, '[true, null]'::json, %s::jsonb""",
+            ['{"x": "y"}']).fetchone()
+        assert row == ({"a": [1, 2], "b": 1}, [True, None], {"x": "y"})
+        with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+            conn.execute("SELECT 'nope'::jsonb")
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
 def test_transactions_and_executemany(server):
     with psycopg.connect(server["dsn"]) as conn:
         conn.execute("CREATE TABLE py_tx (id bigint PRIMARY KEY, v text)")

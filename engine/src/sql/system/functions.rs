@@ -597,6 +597,9 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
             ScalarValue::Int64(Some(0))
         }));
     }
+    for udf in super::json_cast::functions() {
+        ctx.register_udf(udf);
+    }
     ctx.register_udf(ScalarUDF::new_from_impl(CatalogFunction {
         name: "json_build_object",
         signature: Signature::variadic_any(Volatility::Immutable),

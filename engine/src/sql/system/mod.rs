@@ -30,6 +30,7 @@ use crate::datum::{Datum, Row};
 
 pub mod client_queries;
 mod functions;
+mod json_cast;
 mod keywords;
 mod rewrite;
 

@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, BinaryOperator, CastKind, DataType as AstType, Expr as SqlExpr,
     Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
-    ObjectName, Statement, Value as SqlValue, ValueWithSpan,
+    ObjectName, SetExpr, Statement, Value as SqlValue, ValueWithSpan, VisitMut, VisitorMut,
 };
 use kimberlite_catalog::system::{self, oid, Reader, Value};
 
@@ -762,6 +762,37 @@ fn read_through_lookups(
 
 /// Rewrites what DataFusion cannot plan of PostgreSQL's catalog queries
 /// (see the module doc).
+/// In every VALUES list, JSON casts report text (see `json_cast.rs`).
+fn json_casts_in_values(body: &mut SetExpr) {
+    match body {
+        SetExpr::Values(values) => {
+            for row in &mut values.rows {
+                for expr in &mut row.content {
+                    let _ = visit_expressions_mut(expr, |e| {
+                        if let SqlExpr::Function(Function { name, .. }) = e {
+                            let twin = name
+                                .0
+                                .last()
+                                .and_then(|p| p.as_ident())
+                                .and_then(|i| super::json_cast::values_twin(&i.value));
+                            if let Some(twin) = twin {
+                                *name = ObjectName::from(vec![Ident::new(twin)]);
+                            }
+                        }
+                        ControlFlow::<()>::Continue(())
+                    });
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            json_casts_in_values(left);
+            json_casts_in_values(right);
+        }
+        SetExpr::Query(query) => json_casts_in_values(query.body.as_mut()),
+        _ => {}
+    }
+}
+
 pub fn rewrite(statement: &mut Statement, view: &SystemView) -> EngineResult<()> {
     sort_outside_subqueries(statement);
     let empty = empty_aliases(statement);
@@ -792,6 +823,21 @@ pub fn rewrite(statement: &mut Statement, view: &SystemView) -> EngineResult<()>
                 *expr = SqlExpr::Value(SqlValue::Null.into());
                 return ControlFlow::Continue(());
             }
+        }
+        if let SqlExpr::Cast {
+            kind: CastKind::DoubleColon | CastKind::Cast,
+            expr: inner,
+            data_type: data_type @ (AstType::JSON | AstType::JSONB),
+            ..
+        } = expr
+        {
+            let function = if *data_type == AstType::JSON {
+                super::json_cast::JSON_CAST
+            } else {
+                super::json_cast::JSONB_CAST
+            };
+            *expr = SqlExpr::Nested(Box::new(call(function, (**inner).clone())));
+            return ControlFlow::Continue(());
         }
         match expr {
             SqlExpr::Cast {
@@ -966,9 +1012,25 @@ pub fn rewrite(statement: &mut Statement, view: &SystemView) -> EngineResult<()>
         }
         ControlFlow::Continue(())
     });
+    let _ = statement.visit(&mut ValuesJsonCasts);
     match error {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Applies [`json_casts_in_values`] to every query of a statement.
+struct ValuesJsonCasts;
+
+impl VisitorMut for ValuesJsonCasts {
+    type Break = ();
+
+    fn post_visit_query(
+        &mut self,
+        query: &mut datafusion::sql::sqlparser::ast::Query,
+    ) -> ControlFlow<()> {
+        json_casts_in_values(query.body.as_mut());
+        ControlFlow::Continue(())
     }
 }
 
