@@ -576,7 +576,9 @@ impl Session {
             a.xact_start_us = a.xact_start_us.or(Some(now));
             a.application_name = application_name;
         });
-        let outcome = self.execute_statement(statement).await;
+        // Boxed: the statement's future is large, and this one wraps it
+        // (on the caller's stack it overflowed debug-build test threads).
+        let outcome = Box::pin(self.execute_statement(statement)).await;
         let state = match self.txn_status() {
             TxnStatus::Idle => "idle",
             TxnStatus::InTransaction => "idle in transaction",
