@@ -82,6 +82,9 @@ pub enum EngineError {
     /// `column reference "…" is ambiguous` (42702).
     #[error("column reference \"{0}\" is ambiguous")]
     AmbiguousColumn(String),
+    /// `more than one function named "lower"` (42725).
+    #[error("{0}")]
+    AmbiguousFunction(String),
     /// A named object that does not exist, e.g. a constraint (42704).
     #[error("{0}")]
     UndefinedObject(String),
@@ -319,6 +322,7 @@ impl EngineError {
             EngineError::InvalidColumnReference(_) => "42P10",
             EngineError::CardinalityViolation { .. } => "21000",
             EngineError::AmbiguousColumn(_) => "42702",
+            EngineError::AmbiguousFunction(_) => "42725",
             EngineError::UndefinedObject(_) => "42704",
             EngineError::MalformedArray { .. } => "22P02",
             EngineError::IntervalFieldOverflow(_) => "22015",

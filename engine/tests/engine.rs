@@ -235,3 +235,23 @@ async fn a_transaction_is_bounded_as_it_grows_not_only_at_commit() {
     assert_eq!(error.sqlstate(), "54000");
     assert_eq!(run(&mut session, "SELECT * FROM t").await.unwrap(), 0);
 }
+
+/// `pg_proc` lists only functions a statement can call: every name there
+/// is registered in a session.
+#[test]
+fn every_function_pg_proc_lists_is_callable() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), 64 << 20);
+    let session = Session::new(engine.clone(), "kimberlite", "kimberlite");
+    let callable = session.function_names();
+    let missing: Vec<&str> = kimberlite_catalog::system::FUNCTIONS
+        .iter()
+        .map(|f| f.name)
+        .filter(|name| callable.binary_search(&name.to_string()).is_err())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "pg_proc lists functions we do not have: {missing:?}"
+    );
+    assert!(kimberlite_catalog::system::FUNCTIONS.len() > 400);
+}

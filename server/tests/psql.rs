@@ -259,3 +259,9 @@ fn psql_catalog_transcript_matches_golden() {
 fn psql_describe_transcript_matches_postgresql() {
     run_differential("describe");
 }
+
+#[test]
+fn psql_functions_transcript_matches_postgresql() {
+    // \df, pg_proc, regproc/regprocedure and pg_typeof, compared live.
+    run_differential("functions");
+}

@@ -13,6 +13,7 @@
 //! with a position, and schemas and roles, which we key by name, hash the
 //! name into a range of their own. Built-in types keep PostgreSQL's OIDs.
 
+mod functions;
 mod information_schema;
 mod keywords;
 pub mod oid;
@@ -20,6 +21,7 @@ mod pg_catalog;
 
 use crate::{Catalog, SqlType};
 
+pub use functions::{function_by_oid, functions_named, BuiltinFunction, FUNCTIONS};
 pub use information_schema::INFORMATION_SCHEMA_RELATIONS;
 pub use keywords::{Keyword, KEYWORDS};
 pub use pg_catalog::{

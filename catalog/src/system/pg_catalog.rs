@@ -104,7 +104,6 @@ pub const EMPTY_RELATIONS: &[&str] = &[
     "pg_publication",
     "pg_publication_namespace",
     "pg_publication_rel",
-    "pg_proc",
 ];
 
 pub(super) fn relation(name: &str, reader: &Reader) -> Option<Relation> {
@@ -131,22 +130,7 @@ pub(super) fn relation(name: &str, reader: &Reader) -> Option<Relation> {
         "pg_depend" => pg_depend(catalog),
         "pg_opclass" => pg_opclass(),
         "pg_stat_user_tables" | "pg_statio_user_tables" => pg_stat_user_tables(catalog),
-        "pg_proc" => empty(&[
-            ("oid", Oid),
-            ("proname", Name),
-            ("pronamespace", Oid),
-            ("proowner", Oid),
-            ("prolang", Oid),
-            ("prokind", InternalChar),
-            ("prosecdef", Bool),
-            ("proretset", Bool),
-            ("provolatile", InternalChar),
-            ("pronargs", Int2),
-            ("prorettype", Oid),
-            ("proargtypes", INT2_ARRAY),
-            ("proargnames", TEXT_ARRAY),
-            ("prosrc", Text),
-        ]),
+        "pg_proc" => pg_proc(),
         "pg_auth_members" => empty(&[
             ("roleid", Oid),
             ("member", Oid),
@@ -685,6 +669,9 @@ const TYPES: &[(u32, &str, i16, &str, u32, u32)] = &[
     (3838, "event_trigger", 4, "P", 0, 0),
     (2281, "internal", 8, "P", 0, 0),
     (2283, "anyelement", 4, "P", 0, 0),
+    (2776, "anynonarray", 4, "P", 0, 0),
+    (5077, "anycompatible", 4, "P", 0, 0),
+    (5078, "anycompatiblearray", -1, "P", 0, 0),
     (1000, "_bool", -1, "A", 0, 16),
     (1001, "_bytea", -1, "A", 0, 17),
     (1002, "_char", -1, "A", 0, 18),
@@ -797,6 +784,77 @@ fn pg_type() -> Relation {
                 Value::Int4(-1),
                 Value::Int4(0),
                 Value::Oid(collation),
+                Value::Null,
+            ]
+        })
+        .collect();
+    Relation { columns, rows }
+}
+
+/// The built-in functions ([`super::functions`]): PostgreSQL's rows,
+/// implemented in C (`prolang` 12, `prosrc` the C symbol's stand-in, the
+/// function's name).
+fn pg_proc() -> Relation {
+    let columns = vec![
+        ("oid", Oid),
+        ("proname", Name),
+        ("pronamespace", Oid),
+        ("proowner", Oid),
+        ("prolang", Oid),
+        ("procost", Float4),
+        ("prorows", Float4),
+        ("provariadic", Oid),
+        ("prokind", InternalChar),
+        ("prosecdef", Bool),
+        ("proleakproof", Bool),
+        ("proisstrict", Bool),
+        ("proretset", Bool),
+        ("provolatile", InternalChar),
+        ("proparallel", InternalChar),
+        ("pronargs", Int2),
+        ("pronargdefaults", Int2),
+        ("prorettype", Oid),
+        ("proargtypes", INT2_ARRAY),
+        ("proargmodes", TEXT_ARRAY),
+        ("proargnames", TEXT_ARRAY),
+        ("prosrc", Text),
+        ("proacl", TEXT_ARRAY),
+    ];
+    let rows = super::functions::FUNCTIONS
+        .iter()
+        .map(|f| {
+            let variadic = f
+                .variadic
+                .then(|| *f.arguments.last().expect("a variadic argument"));
+            let modes = variadic.map(|_| {
+                let mut modes = vec!["i".to_string(); f.arguments.len()];
+                *modes.last_mut().expect("an argument") = "v".to_string();
+                modes
+            });
+            vec![
+                Value::Oid(f.oid),
+                text(f.name),
+                Value::Oid(oid::PG_CATALOG_NAMESPACE),
+                Value::Oid(oid::SUPERUSER_ROLE),
+                Value::Oid(12),
+                Value::Float4(1.0),
+                Value::Float4(if f.returns_set { 1000.0 } else { 0.0 }),
+                Value::Oid(variadic.unwrap_or(0)),
+                text(f.kind.to_string()),
+                Value::Bool(false),
+                Value::Bool(false),
+                Value::Bool(f.strict),
+                Value::Bool(f.returns_set),
+                text(f.volatility.to_string()),
+                text("s"),
+                Value::Int2(f.arguments.len() as i16),
+                Value::Int2(0),
+                Value::Oid(f.result),
+                // oidvector in PostgreSQL; every built-in's OIDs fit.
+                Value::Int2Array(f.arguments.iter().map(|&a| a as i16).collect()),
+                modes.map(Value::TextArray).unwrap_or(Value::Null),
+                Value::Null,
+                text(f.name),
                 Value::Null,
             ]
         })

@@ -549,6 +549,22 @@ impl Session {
         &self.engine
     }
 
+    /// Every function name a statement of this session can call (scalar,
+    /// aggregate and window), sorted: what `pg_proc` may list.
+    pub fn function_names(&self) -> Vec<String> {
+        let state = self.ctx.state();
+        let mut names: Vec<String> = state
+            .scalar_functions()
+            .keys()
+            .chain(state.aggregate_functions().keys())
+            .chain(state.window_functions().keys())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// For ReadyForQuery.
     pub fn txn_status(&self) -> TxnStatus {
         match &self.txn {

@@ -17,6 +17,7 @@ use datafusion::sql::sqlparser::ast::{
 use kimberlite_catalog::system::{self, oid};
 use kimberlite_catalog::SqlType;
 
+use super::procs;
 use super::rewrite::{regclass_literal, regtype_literal};
 use super::{
     format_type, index_column, namespace_name, regclass_text, relation_by_oid, visible, SystemSlot,
@@ -396,20 +397,66 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
         function(view, "pg_get_triggerdef", text.clone(), move |_, _| {
             utf8(None)
         }),
-        function(view, "pg_get_function_result", text.clone(), move |_, _| {
-            utf8(None)
-        }),
+        function(
+            view,
+            "pg_get_function_result",
+            text.clone(),
+            move |_, args| {
+                utf8(
+                    first_oid(args)
+                        .and_then(|o| procs::function_result(system::function_by_oid(o)?)),
+                )
+            },
+        ),
         function(
             view,
             "pg_get_function_arguments",
             text.clone(),
-            move |_, _| utf8(None),
+            move |_, args| {
+                utf8(
+                    first_oid(args)
+                        .and_then(|o| Some(procs::function_arguments(system::function_by_oid(o)?))),
+                )
+            },
         ),
+        function(
+            view,
+            "pg_get_function_identity_arguments",
+            text.clone(),
+            move |_, args| {
+                utf8(
+                    first_oid(args)
+                        .and_then(|o| Some(procs::function_arguments(system::function_by_oid(o)?))),
+                )
+            },
+        ),
+        // Every function is a built-in of pg_catalog, always on the path;
+        // an OID that names none is NULL, as in PostgreSQL.
         function(
             view,
             "pg_function_is_visible",
             DataType::Boolean,
-            move |_, args| ScalarValue::Boolean(first_oid(args).map(|_| true)),
+            move |_, args| {
+                ScalarValue::Boolean(
+                    first_oid(args).and_then(|o| system::function_by_oid(o).map(|_| true)),
+                )
+            },
+        ),
+        function(view, REGPROC_TEXT, text.clone(), move |_, args| match args
+            .first()
+            .and_then(text_arg)
+        {
+            Some(name) => utf8(Some(name)),
+            None => utf8(first_oid(args).map(procs::regproc_text)),
+        }),
+        function(
+            view,
+            REGPROCEDURE_TEXT,
+            text.clone(),
+            move |_, args| match args.first().and_then(text_arg) {
+                Some(name) => utf8(Some(name)),
+                None => utf8(first_oid(args).map(procs::regprocedure_text)),
+            },
         ),
         function(
             view,
@@ -585,6 +632,7 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
     for udf in functions {
         ctx.register_udf(udf);
     }
+    ctx.register_udf(procs::pg_typeof());
     // No privileges exist yet: every role may do everything.
     for name in PRIVILEGE_FUNCTIONS {
         ctx.register_udf(function(view, name, DataType::Boolean, |_, _| {
@@ -652,4 +700,6 @@ pub(super) fn regclass_oid_arg(expr: &SqlExpr) -> Option<SqlExpr> {
     }
 }
 pub(super) const REGTYPE_TEXT: &str = "kimberlite_regtype_text";
+pub(super) const REGPROC_TEXT: &str = "kimberlite_regproc_text";
+pub(super) const REGPROCEDURE_TEXT: &str = "kimberlite_regprocedure_text";
 pub(super) const REGNAMESPACE_TEXT: &str = "kimberlite_regnamespace_text";

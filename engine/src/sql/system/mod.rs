@@ -32,6 +32,7 @@ pub mod client_queries;
 mod functions;
 mod json_cast;
 mod keywords;
+mod procs;
 mod rewrite;
 
 pub use keywords::{KeywordsFunction, KEYWORDS_FUNCTION};
@@ -363,6 +364,7 @@ fn format_type(type_oid: u32, typmod: Option<i32>) -> Option<String> {
         "timestamptz" => "timestamp with time zone".into(),
         "time" => "time without time zone".into(),
         "char" => "\"char\"".into(),
+        "any" => "\"any\"".into(),
         array if array.starts_with('_') => {
             let element = system::type_oid(&array[1..])?;
             format!("{}[]", format_type(element, typmod)?)

@@ -11,7 +11,8 @@ use datafusion::sql::sqlparser::ast::{
 use kimberlite_catalog::system::{self, oid, Reader, Value};
 
 use super::functions::{
-    regclass_oid_arg, REGCLASS_OID, REGCLASS_TEXT, REGNAMESPACE_TEXT, REGTYPE_TEXT,
+    regclass_oid_arg, REGCLASS_OID, REGCLASS_TEXT, REGNAMESPACE_TEXT, REGPROCEDURE_TEXT,
+    REGPROC_TEXT, REGTYPE_TEXT,
 };
 use super::SystemView;
 use crate::error::{EngineError, EngineResult};
@@ -23,6 +24,7 @@ enum RegType {
     Type,
     Namespace,
     Proc,
+    Procedure,
     Oid,
 }
 
@@ -59,7 +61,8 @@ fn cast_target(data_type: &AstType) -> Option<Result<RegType, AstType>> {
         "regclass" => Ok(RegType::Class),
         "regtype" => Ok(RegType::Type),
         "regnamespace" => Ok(RegType::Namespace),
-        "regproc" | "regprocedure" => Ok(RegType::Proc),
+        "regproc" => Ok(RegType::Proc),
+        "regprocedure" => Ok(RegType::Procedure),
         "oid" => Ok(RegType::Oid),
         // Identifier types read as text in expressions.
         "name" | "char" if parts.len() == 1 && (bare == "name" || quoted_char(name)) => {
@@ -858,7 +861,17 @@ pub fn rewrite(statement: &mut Statement, view: &SystemView) -> EngineResult<()>
                         (RegType::Namespace, None) => {
                             Ok(call(REGNAMESPACE_TEXT, (**inner).clone()))
                         }
-                        (RegType::Proc, _) | (RegType::Namespace, Some(_)) => Ok((**inner).clone()),
+                        (RegType::Proc, Some(text)) => {
+                            super::procs::regproc_literal(&text).map(number)
+                        }
+                        (RegType::Procedure, Some(text)) => {
+                            super::procs::regprocedure_literal(&text).map(number)
+                        }
+                        (RegType::Proc, None) => Ok(call(REGPROC_TEXT, (**inner).clone())),
+                        (RegType::Procedure, None) => {
+                            Ok(call(REGPROCEDURE_TEXT, (**inner).clone()))
+                        }
+                        (RegType::Namespace, Some(_)) => Ok((**inner).clone()),
                         (RegType::Oid, _) => {
                             *data_type = AstType::IntUnsigned(None);
                             return ControlFlow::Continue(());
