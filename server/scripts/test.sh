@@ -36,7 +36,12 @@ as_pg "$pg_bin/initdb -D $pg_dir/data -A trust -U postgres --locale=C.UTF-8 -E U
 as_pg "$pg_bin/pg_ctl -D $pg_dir/data -l $pg_dir/log -w -o '-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off' start" >/dev/null
 stop_reference() { as_pg "$pg_bin/pg_ctl -D $pg_dir/data -m immediate stop" >/dev/null 2>&1 || true; rm -rf "$pg_dir"; }
 trap stop_reference EXIT
-export KIMBERLITE_PG_REFERENCE="postgres://postgres@127.0.0.1:$pg_port"
+# The scripts run as a superuser called `kimberlite`, with a `kimberlite`
+# database beside theirs, so listings of owners, roles and databases read
+# as they do on our single node.
+psql "postgres://postgres@127.0.0.1:$pg_port/postgres" -X -q \
+  -c 'CREATE ROLE kimberlite SUPERUSER CREATEDB CREATEROLE REPLICATION BYPASSRLS LOGIN' -c 'CREATE DATABASE kimberlite OWNER kimberlite'
+export KIMBERLITE_PG_REFERENCE="postgres://kimberlite@127.0.0.1:$pg_port"
 psql "$KIMBERLITE_PG_REFERENCE/postgres" -X -At -c 'SHOW server_version'
 
 step "python venv (psycopg 3, psycopg2, asyncpg, SQLAlchemy, Alembic, pytest)"

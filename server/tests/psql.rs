@@ -5,9 +5,10 @@
 //!
 //! Differential: scripts whose golden was recorded from PostgreSQL 15 also
 //! run, live, against the PostgreSQL named by `KIMBERLITE_PG_REFERENCE`
-//! (`postgres://postgres@127.0.0.1:PORT`; `scripts/test.sh` starts one on a
-//! free port), each in a fresh database, and the two transcripts must be
-//! equal. `LOCATION:` lines (PostgreSQL's C source position, shown under
+//! (`postgres://kimberlite@127.0.0.1:PORT`: a superuser named as ours,
+//! with a database `kimberlite` owned by it; `scripts/test.sh` starts one
+//! on a free port), each in a fresh database, and the two transcripts must
+//! be equal. `LOCATION:` lines (PostgreSQL's C source position, shown under
 //! `VERBOSITY verbose`) are left out of both.
 
 mod common;
@@ -245,11 +246,10 @@ fn psql_databases_transcript_matches_postgresql() {
 }
 
 /// pg_catalog computed from our catalog: psql's `\dt`, `\dn`, `\di`,
-/// `\dv`, `\ds`, `\du`, `\l` and the catalog functions (recorded from
-/// Kimberlite: owners are "kimberlite" where PostgreSQL's is "postgres").
+/// `\dv`, `\ds`, `\du`, `\l` and the catalog functions, compared live.
 #[test]
-fn psql_catalog_transcript_matches_golden() {
-    run_script("catalog");
+fn psql_catalog_transcript_matches_postgresql() {
+    run_differential("catalog");
 }
 
 /// psql's `\d` of tables (columns, defaults, identity, indexes, CHECK and

@@ -15,6 +15,10 @@ pub const PUBLIC_NAMESPACE: u32 = 2200;
 pub const INFORMATION_SCHEMA_NAMESPACE: u32 = 13_000;
 /// The bootstrap superuser's OID in PostgreSQL.
 pub const SUPERUSER_ROLE: u32 = 10;
+/// PostgreSQL's predefined role that owns `public` (whoever owns the
+/// database), and its OID.
+pub const DATABASE_OWNER: &str = "pg_database_owner";
+pub const DATABASE_OWNER_ROLE: u32 = 6171;
 pub const HEAP_AM: u32 = 2;
 pub const BTREE_AM: u32 = 403;
 pub const DEFAULT_COLLATION: u32 = 100;
@@ -99,6 +103,8 @@ pub fn namespace(name: &str) -> u32 {
 pub fn role(name: &str) -> u32 {
     if name == SUPERUSER {
         SUPERUSER_ROLE
+    } else if name == DATABASE_OWNER {
+        DATABASE_OWNER_ROLE
     } else {
         ROLE_BASE | name_hash(name)
     }

@@ -243,7 +243,7 @@ fn schemas(catalog: &Catalog) -> Vec<(String, String)> {
             "information_schema".to_string(),
             crate::SUPERUSER.to_string(),
         ),
-        (DEFAULT_SCHEMA.to_string(), crate::SUPERUSER.to_string()),
+        (DEFAULT_SCHEMA.to_string(), oid::DATABASE_OWNER.to_string()),
     ];
     all.extend(catalog.schemas().map(|s| (s.name.clone(), s.owner.clone())));
     all
@@ -1055,8 +1055,13 @@ pub fn constraint_definition(
     })
 }
 
-/// `pg_get_indexdef` of the index relation `index_oid`.
-pub fn index_definition(catalog: &Catalog, index_oid: u32) -> Option<String> {
+/// `pg_get_indexdef` of the index relation `index_oid`, the table named
+/// `schema.table` where `qualify(schema, table)` says so.
+pub fn index_definition(
+    catalog: &Catalog,
+    index_oid: u32,
+    qualify: &dyn Fn(&str, &str) -> bool,
+) -> Option<String> {
     let relations = relations(catalog);
     let r = relations.iter().find(|r| r.oid == index_oid)?;
     let table = catalog.table_by_id(r.indexed_table()?)?;
@@ -1088,12 +1093,15 @@ pub fn index_definition(catalog: &Catalog, index_oid: u32) -> Option<String> {
         ),
         _ => return None,
     };
+    let on = if qualify(&r.schema, &table.name) {
+        format!("{}.{}", quote_ident(&r.schema), quote_ident(&table.name))
+    } else {
+        quote_ident(&table.name)
+    };
     Some(format!(
-        "CREATE {}INDEX {} ON {}.{} USING btree ({columns})",
+        "CREATE {}INDEX {} ON {on} USING btree ({columns})",
         if unique { "UNIQUE " } else { "" },
         quote_ident(&r.name),
-        quote_ident(&r.schema),
-        quote_ident(&table.name)
     ))
 }
 
@@ -1383,6 +1391,23 @@ fn pg_roles(catalog: &Catalog) -> Relation {
         ("rolconfig", TEXT_ARRAY),
         ("oid", Oid),
     ];
+    // PostgreSQL's predefined role that owns `public`: no login, no
+    // attributes.
+    let database_owner = vec![
+        text(oid::DATABASE_OWNER),
+        Value::Bool(false),
+        Value::Bool(true),
+        Value::Bool(false),
+        Value::Bool(false),
+        Value::Bool(false),
+        Value::Bool(false),
+        Value::Int4(-1),
+        text("********"),
+        Value::Null,
+        Value::Bool(false),
+        Value::Null,
+        Value::Oid(oid::DATABASE_OWNER_ROLE),
+    ];
     let rows = catalog
         .roles()
         .map(|r| {
@@ -1402,6 +1427,7 @@ fn pg_roles(catalog: &Catalog) -> Relation {
                 Value::Oid(oid::role(&r.name)),
             ]
         })
+        .chain([database_owner])
         .collect();
     Relation { columns, rows }
 }
@@ -1744,7 +1770,7 @@ fn pg_indexes(catalog: &Catalog) -> Relation {
                 text(table.name.clone()),
                 text(r.name.clone()),
                 Value::Null,
-                text(index_definition(catalog, r.oid)?),
+                text(index_definition(catalog, r.oid, &|_, _| true)?),
             ])
         })
         .collect();

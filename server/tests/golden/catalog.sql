@@ -1,7 +1,7 @@
 -- pg_catalog derived from our catalog: psql's \d family and the catalog
--- functions clients call. (Recorded from Kimberlite: owners read
--- "kimberlite" where PostgreSQL's superuser is "postgres"; otherwise the
--- listings match PostgreSQL 15 given the same schema.)
+-- functions clients call, as PostgreSQL 15 prints them for the same schema
+-- (its superuser named kimberlite; `\du` and `\l` name the role and the
+-- database both have).
 CREATE TABLE pp (id int PRIMARY KEY);
 CREATE TABLE cc (id serial PRIMARY KEY, p int REFERENCES pp (id), u text UNIQUE,
                  name varchar(20) NOT NULL DEFAULT 'x', c int CHECK (c > 0));
@@ -15,8 +15,8 @@ COMMENT ON TABLE cc IS 'children';
 \di
 \dv
 \ds
-\du
-\l
+\du kimberlite
+\l kimberlite
 SELECT c.relname, c.relkind, n.nspname, pg_catalog.pg_table_is_visible(c.oid) AS visible
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname IN ('public', 's2') ORDER BY 1;

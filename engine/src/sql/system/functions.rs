@@ -299,6 +299,7 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
                     .roles()
                     .find(|r| oid::role(&r.name) == o)
                     .map(|r| r.name.clone())
+                    .or_else(|| (o == oid::DATABASE_OWNER_ROLE).then(|| oid::DATABASE_OWNER.into()))
                     .unwrap_or_else(|| format!("unknown (OID={o})"))
             }))
         }),
@@ -343,9 +344,13 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
         ),
         function(view, "pg_get_indexdef", text.clone(), move |v, args| {
             let column = args.get(1).and_then(int_arg).unwrap_or(0);
+            // Pretty (the third argument) names the table bare where the
+            // search path finds it, as PostgreSQL does.
+            let pretty = matches!(args.get(2), Some(ScalarValue::Boolean(Some(true))));
+            let qualify = |schema: &str, table: &str| !pretty || !visible(v, schema, table);
             utf8(first_oid(args).and_then(|o| match column {
                 n if n > 0 => index_column(&v.catalog, o, n as usize),
-                _ => system::index_definition(&v.catalog, o),
+                _ => system::index_definition(&v.catalog, o, &qualify),
             }))
         }),
         function(view, "quote_ident", text.clone(), move |_, args| {
