@@ -183,6 +183,13 @@ pub enum EngineError {
         error: Box<EngineError>,
         schema: String,
     },
+    /// An error about a string literal of the statement (`'{1,x}'::int[]`,
+    /// `'f'::regproc`): the server points the POSITION field at it.
+    #[error("{error}")]
+    AtLiteral {
+        error: Box<EngineError>,
+        literal: String,
+    },
     /// 42P06.
     #[error("schema \"{0}\" already exists")]
     DuplicateSchema(String),
@@ -376,9 +383,9 @@ impl EngineError {
             EngineError::Io(_) => "58030",
             EngineError::Internal(_) => "XX000",
             EngineError::BadCopyFormat(_) => "22P04",
-            EngineError::WithContext { error, .. } | EngineError::InSchema { error, .. } => {
-                error.sqlstate()
-            }
+            EngineError::WithContext { error, .. }
+            | EngineError::InSchema { error, .. }
+            | EngineError::AtLiteral { error, .. } => error.sqlstate(),
         }
     }
 
@@ -386,9 +393,9 @@ impl EngineError {
     pub fn position(&self) -> Option<usize> {
         match self {
             EngineError::SyntaxAt { position, .. } => Some(*position),
-            EngineError::WithContext { error, .. } | EngineError::InSchema { error, .. } => {
-                error.position()
-            }
+            EngineError::WithContext { error, .. }
+            | EngineError::InSchema { error, .. }
+            | EngineError::AtLiteral { error, .. } => error.position(),
             _ => None,
         }
     }
@@ -424,9 +431,9 @@ impl EngineError {
             EngineError::NotNullViolation { row, .. } => {
                 Some(format!("Failing row contains ({row})."))
             }
-            EngineError::WithContext { error, .. } | EngineError::InSchema { error, .. } => {
-                error.detail()
-            }
+            EngineError::WithContext { error, .. }
+            | EngineError::InSchema { error, .. }
+            | EngineError::AtLiteral { error, .. } => error.detail(),
             _ => None,
         }
     }
@@ -449,9 +456,9 @@ impl EngineError {
             EngineError::TruncateReferenced { referencing, .. } => Some(format!(
                 "Truncate table \"{referencing}\" at the same time, or use TRUNCATE ... CASCADE."
             )),
-            EngineError::WithContext { error, .. } | EngineError::InSchema { error, .. } => {
-                error.hint()
-            }
+            EngineError::WithContext { error, .. }
+            | EngineError::InSchema { error, .. }
+            | EngineError::AtLiteral { error, .. } => error.hint(),
             _ => None,
         }
     }
@@ -460,7 +467,9 @@ impl EngineError {
     pub fn context(&self) -> Option<&str> {
         match self {
             EngineError::WithContext { context, .. } => Some(context),
-            EngineError::InSchema { error, .. } => error.context(),
+            EngineError::InSchema { error, .. } | EngineError::AtLiteral { error, .. } => {
+                error.context()
+            }
             _ => None,
         }
     }
@@ -487,9 +496,9 @@ impl EngineError {
             | EngineError::ExistingCheckViolation { table, constraint } => {
                 (Some(table), None, Some(constraint))
             }
-            EngineError::WithContext { error, .. } | EngineError::InSchema { error, .. } => {
-                error.table_column_constraint()
-            }
+            EngineError::WithContext { error, .. }
+            | EngineError::InSchema { error, .. }
+            | EngineError::AtLiteral { error, .. } => error.table_column_constraint(),
             _ => (None, None, None),
         }
     }
@@ -498,8 +507,32 @@ impl EngineError {
     pub fn schema(&self) -> Option<&str> {
         match self {
             EngineError::InSchema { schema, .. } => Some(schema),
-            EngineError::WithContext { error, .. } => error.schema(),
+            EngineError::WithContext { error, .. } | EngineError::AtLiteral { error, .. } => {
+                error.schema()
+            }
             _ => None,
+        }
+    }
+
+    /// The string literal the error is about, if the statement has it.
+    pub fn literal(&self) -> Option<&str> {
+        match self {
+            EngineError::AtLiteral { literal, .. } => Some(literal),
+            EngineError::WithContext { error, .. } | EngineError::InSchema { error, .. } => {
+                error.literal()
+            }
+            _ => None,
+        }
+    }
+
+    /// This error, about the string literal `literal`.
+    pub fn at_literal(self, literal: &str) -> EngineError {
+        match self {
+            already @ EngineError::AtLiteral { .. } => already,
+            error => EngineError::AtLiteral {
+                error: Box::new(error),
+                literal: literal.to_string(),
+            },
         }
     }
 

@@ -74,31 +74,25 @@ fn error_info(error: &EngineError) -> ErrorInfo {
     info
 }
 
+/// An error about a string literal points at the literal's opening quote
+/// (its first occurrence in `query`), as PostgreSQL's parser does.
+fn point_at_literal(info: &mut ErrorInfo, error: &EngineError, query: &str) {
+    let Some(literal) = error.literal() else {
+        return;
+    };
+    let quoted = format!("'{}'", literal.replace('\'', "''"));
+    if let Some(start) = query.find(&quoted) {
+        info.position = Some((query[..start].chars().count() + 1).to_string());
+    }
+}
+
 /// PostgreSQL's 42P01 (and 0A000 for another database's relation) points
 /// at the relation it names (its parser knows where the name was); ours
 /// comes from planning, so the position is the first place `query` names
 /// that relation as a whole word. Left out when the name is not found that
-/// way. A `'…'::regproc` literal naming no function (42883) or several
-/// (42725) is pointed at the same way, at the literal.
+/// way.
 fn point_at_relation(info: &mut ErrorInfo, query: &str) {
     if info.position.is_some() {
-        return;
-    }
-    let function = match info.code.as_str() {
-        "42883" => info
-            .message
-            .strip_prefix("function \"")
-            .and_then(|rest| rest.strip_suffix("\" does not exist")),
-        "42725" => info
-            .message
-            .strip_prefix("more than one function named \"")
-            .and_then(|rest| rest.strip_suffix('"')),
-        _ => None,
-    };
-    if let Some(literal) = function.map(|name| format!("'{name}'")) {
-        if let Some(start) = query.find(&literal) {
-            info.position = Some((query[..start].chars().count() + 1).to_string());
-        }
         return;
     }
     let name = match info.code.as_str() {
@@ -781,6 +775,7 @@ impl SimpleQueryHandler for QueryHandler {
                 }
                 Err(error) => {
                     let mut info = error_info(&error);
+                    point_at_literal(&mut info, &error, query);
                     point_at_relation(&mut info, query);
                     responses.push(Response::Error(Box::new(info)));
                     failed = true;

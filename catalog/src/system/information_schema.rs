@@ -79,7 +79,10 @@ fn schemata(catalog: &Catalog) -> Relation {
     let mut names = vec![
         ("pg_catalog".to_string(), crate::SUPERUSER.to_string()),
         ("information_schema".into(), crate::SUPERUSER.into()),
-        (crate::DEFAULT_SCHEMA.into(), super::oid::DATABASE_OWNER.into()),
+        (
+            crate::DEFAULT_SCHEMA.into(),
+            super::oid::DATABASE_OWNER.into(),
+        ),
     ];
     names.extend(catalog.schemas().map(|s| (s.name.clone(), s.owner.clone())));
     let rows = names

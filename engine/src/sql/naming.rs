@@ -66,6 +66,11 @@ fn type_name(data_type: &AstType) -> String {
         AstType::Timestamp(_, datafusion::sql::sqlparser::ast::TimezoneInfo::WithTimeZone) => {
             "timestamptz".into()
         }
+        // `x::int[]` is named after its element type, as in PostgreSQL.
+        AstType::Array(
+            datafusion::sql::sqlparser::ast::ArrayElemTypeDef::SquareBracket(element, _)
+            | datafusion::sql::sqlparser::ast::ArrayElemTypeDef::AngleBracket(element),
+        ) => type_name(element),
         other => other.to_string().to_lowercase(),
     }
 }

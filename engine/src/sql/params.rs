@@ -113,6 +113,13 @@ pub fn oid_for_arrow(data_type: &DataType) -> u32 {
     }
 }
 
+/// `'{1,2}'` as an array of type `array_oid`: `ARRAY[1, 2]` of checked
+/// element literals (22P02 for a malformed array or element), the same
+/// expression a text parameter of that type binds to.
+pub fn array_text_literal(array_oid: u32, text: &str) -> EngineResult<Expr> {
+    literal(array_oid, &ParamValue::Text(text.to_string()))
+}
+
 fn literal(oid: u32, value: &ParamValue) -> EngineResult<Expr> {
     let ParamValue::Text(text) = value else {
         return Ok(Expr::Value(Value::Null.into()));

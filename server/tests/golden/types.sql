@@ -35,3 +35,14 @@ create table json_casts (id int primary key, j jsonb);
 insert into json_casts values (1, '{"k": "v", "a": 1}'::jsonb), (2, null);
 select id, j, j::text, (j::text)::jsonb, j::json from json_casts order by id;
 drop table json_casts;
+
+-- Arrays written in text form: '{…}'::type[] reads as PostgreSQL reads it.
+select '{1,2}'::int[], '{}'::text[] as empty, '{a,NULL,"b c"}'::text[] as texts,
+       '{t,f}'::boolean[] as bools, cast('{1.5,-2}' as float8[]) as floats, '{7}'::int8[] as big;
+select 2 = any('{1,2,3}'::int[]) as found, array_length('{1,2,3}'::int2[], 1) as len;
+create table text_arrays (id int primary key, tags text[], ns int[]);
+insert into text_arrays values (1, '{x,y}'::text[], '{1,2}'::int[]);
+select * from text_arrays where tags = '{x,y}'::text[] and 1 = any(ns);
+select '{1,x}'::int[];
+select '{1'::int[];
+drop table text_arrays;

@@ -830,6 +830,29 @@ pub fn rewrite(statement: &mut Statement, view: &SystemView) -> EngineResult<()>
         if let SqlExpr::Cast {
             kind: CastKind::DoubleColon | CastKind::Cast,
             expr: inner,
+            data_type: data_type @ AstType::Array(_),
+            ..
+        } = expr
+        {
+            // `'{1,2}'::int[]`: the text form of an array, read as
+            // PostgreSQL reads it; the cast stays (it types `'{}'`).
+            let array_oid = crate::sql::types::sql_type_from_ast(data_type)
+                .ok()
+                .map(|t| t.oid());
+            if let (Some(text), Some(array_oid)) = (string_literal(inner), array_oid) {
+                match crate::sql::params::array_text_literal(array_oid, text) {
+                    Ok(array) => **inner = array,
+                    Err(e) => {
+                        error = Some(e.at_literal(text));
+                        return ControlFlow::Break(());
+                    }
+                }
+                return ControlFlow::Continue(());
+            }
+        }
+        if let SqlExpr::Cast {
+            kind: CastKind::DoubleColon | CastKind::Cast,
+            expr: inner,
             data_type: data_type @ (AstType::JSON | AstType::JSONB),
             ..
         } = expr
@@ -880,7 +903,10 @@ pub fn rewrite(statement: &mut Statement, view: &SystemView) -> EngineResult<()>
                     match replaced {
                         Ok(replacement) => *expr = SqlExpr::Nested(Box::new(replacement)),
                         Err(e) => {
-                            error = Some(e);
+                            error = Some(match string_literal(inner) {
+                                Some(text) => e.at_literal(text),
+                                None => e,
+                            });
                             return ControlFlow::Break(());
                         }
                     }
