@@ -293,6 +293,13 @@ pub enum CatalogChange {
     DropDatabase {
         id: DatabaseId,
     },
+    /// The types of a view's columns, as its query produced them when it
+    /// was created (logged right after `CreateView`; views created before
+    /// this change have none and show `text`).
+    SetViewColumnTypes {
+        id: ViewId,
+        types: Vec<SqlType>,
+    },
 }
 
 impl CatalogChange {
@@ -352,6 +359,8 @@ pub struct Catalog {
     next_database_id: DatabaseId,
     /// The name of the database this catalog is (`None`: the default one).
     own_name: Option<String>,
+    /// View id → the types of its columns ([`CatalogChange::SetViewColumnTypes`]).
+    view_column_types: BTreeMap<ViewId, Vec<SqlType>>,
 }
 
 /// Errors in catalog rules. The engine maps them to SQLSTATEs.
@@ -447,6 +456,15 @@ impl Catalog {
     /// A view by id.
     pub fn view_by_id(&self, id: ViewId) -> Option<&Arc<ViewDef>> {
         self.views.values().find(|v| v.id == id)
+    }
+
+    /// The types of a view's columns: as recorded when it was created,
+    /// `text` for a view created before types were recorded.
+    pub fn view_column_types(&self, view: &ViewDef) -> Vec<SqlType> {
+        match self.view_column_types.get(&view.id) {
+            Some(types) if types.len() == view.columns.len() => types.clone(),
+            _ => vec![SqlType::Text; view.columns.len()],
+        }
     }
 
     /// All views, by name.
@@ -711,6 +729,16 @@ impl Catalog {
                 Some(_) => Ok(()),
                 None => Err(CatalogError::TableNotFound(format!("#{id}"))),
             },
+            CatalogChange::SetViewColumnTypes { id, types } => match self.view_by_id(*id) {
+                Some(view) if view.columns.len() == types.len() => Ok(()),
+                Some(view) => Err(CatalogError::Unsupported(format!(
+                    "view \"{}\" has {} columns, not {}",
+                    view.name,
+                    view.columns.len(),
+                    types.len()
+                ))),
+                None => Err(CatalogError::TableNotFound(format!("#{id}"))),
+            },
             CatalogChange::SetComment { object, .. } => {
                 if self.id_in_use(*object) {
                     Ok(())
@@ -883,7 +911,11 @@ impl Catalog {
             }
             CatalogChange::DropView { id } => {
                 self.views.retain(|_, v| v.id != *id);
+                self.view_column_types.remove(id);
                 self.comments.retain(|(object, _), _| object != id);
+            }
+            CatalogChange::SetViewColumnTypes { id, types } => {
+                self.view_column_types.insert(*id, types.clone());
             }
             CatalogChange::SetComment {
                 object,

@@ -207,6 +207,47 @@ impl SqlType {
         }
     }
 
+    /// The type with PostgreSQL OID `oid` and modifier `typmod` (the
+    /// inverse of [`SqlType::oid`] and [`SqlType::typmod`]); `None` for a
+    /// type no column can have.
+    pub fn from_oid(oid: u32, typmod: i32) -> Option<SqlType> {
+        let length = (typmod >= 4).then(|| (typmod - 4) as u32);
+        Some(match oid {
+            16 => SqlType::Bool,
+            21 => SqlType::Int2,
+            23 => SqlType::Int4,
+            20 => SqlType::Int8,
+            700 => SqlType::Float4,
+            701 => SqlType::Float8,
+            1700 => match length {
+                Some(m) => SqlType::Numeric {
+                    precision: Some((m >> 16) as u8),
+                    scale: (m & 0xFFFF) as u8,
+                },
+                None => SqlType::Numeric {
+                    precision: None,
+                    scale: 10,
+                },
+            },
+            25 => SqlType::Text,
+            1043 => SqlType::Varchar(length),
+            1042 => SqlType::Char(length.unwrap_or(1)),
+            17 => SqlType::Bytea,
+            1082 => SqlType::Date,
+            1114 => SqlType::Timestamp,
+            1184 => SqlType::Timestamptz,
+            2950 => SqlType::Uuid,
+            114 => SqlType::Json,
+            3802 => SqlType::Jsonb,
+            1083 => SqlType::Time,
+            1186 => SqlType::Interval,
+            26 => SqlType::Oid,
+            19 => SqlType::Name,
+            18 => SqlType::InternalChar,
+            oid => SqlType::Array(ArrayElement::from_array_oid(oid)?),
+        })
+    }
+
     /// `pg_type.typlen`: byte width, or -1 for variable width.
     pub fn typlen(self) -> i16 {
         match self {

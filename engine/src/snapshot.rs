@@ -11,7 +11,7 @@
 //! ```text
 //!  offset size field
 //!  0      4    magic     "KSNP"
-//!  4      2    version   2 (1: before constraints and sequences)
+//!  4      2    version   5 (older ones are ignored: the log is replayed)
 //!  6      8    op        the state is the one after applying this op
 //!  14     4    tenant    whose data key sealed it
 //!  18     8    len       bytes of the envelope
@@ -39,7 +39,7 @@ use crate::error::EngineResult;
 pub const SNAPSHOTS_DIR: &str = "snapshots";
 const SUFFIX: &str = ".ksnap";
 const MAGIC: &[u8; 4] = b"KSNP";
-const VERSION: u16 = 4;
+const VERSION: u16 = 5;
 const HEADER_BYTES: usize = 26;
 
 /// A parsed snapshot file whose hash holds.

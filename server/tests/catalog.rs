@@ -22,6 +22,22 @@ async fn oids(client: &tokio_postgres::Client) -> Vec<(String, u32)> {
         .collect()
 }
 
+/// The columns of view `bv` and their types, as `\d` prints them.
+async fn view_types(client: &tokio_postgres::Client) -> Vec<(String, String)> {
+    client
+        .query(
+            "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod) \
+             FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'bv'::regclass \
+             AND a.attnum > 0 ORDER BY a.attnum",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
 async fn visible(client: &tokio_postgres::Client) -> i64 {
     client
         .query_one(
@@ -71,6 +87,16 @@ async fn catalog_oids_survive_restart_and_follow_transactions_and_databases() {
     let a = before.iter().find(|(n, _)| n == "a").unwrap().1;
     assert_eq!(row.get::<_, u32>(0), a);
     assert_eq!(row.get::<_, String>(1), "app.a");
+
+    // A view's column types are in the log too, and follow a rename of
+    // the table it reads.
+    let integer_id = vec![("id".to_string(), "integer".to_string())];
+    assert_eq!(view_types(&client).await, integer_id);
+    client
+        .batch_execute("ALTER TABLE b RENAME TO b2")
+        .await
+        .unwrap();
+    assert_eq!(view_types(&client).await, integer_id);
 
     // A transaction's own DDL is in its catalog; others see it at commit.
     let other = server.connect().await;

@@ -216,100 +216,124 @@ fn columns(catalog: &Catalog) -> Relation {
     let mut rows = Vec::new();
     for table in catalog.tables() {
         for (i, c) in table.columns.iter().enumerate() {
-            let (data_type, udt) = type_names(c.sql_type);
-            let (length, octets) = match c.sql_type {
-                SqlType::Varchar(Some(n)) | SqlType::Char(n) => {
-                    (Value::Int4(n as i32), Value::Int4(n as i32 * 4))
-                }
-                SqlType::Varchar(None) | SqlType::Text => (Value::Null, Value::Int4(1_073_741_824)),
-                _ => (Value::Null, Value::Null),
-            };
-            let (precision, radix, scale) = match c.sql_type {
-                SqlType::Int2 => (Value::Int4(16), Value::Int4(2), Value::Int4(0)),
-                SqlType::Int4 => (Value::Int4(32), Value::Int4(2), Value::Int4(0)),
-                SqlType::Int8 => (Value::Int4(64), Value::Int4(2), Value::Int4(0)),
-                SqlType::Float4 => (Value::Int4(24), Value::Int4(2), Value::Null),
-                SqlType::Float8 => (Value::Int4(53), Value::Int4(2), Value::Null),
-                SqlType::Numeric {
-                    precision: Some(p),
-                    scale,
-                } => (
-                    Value::Int4(p as i32),
-                    Value::Int4(10),
-                    Value::Int4(scale as i32),
-                ),
-                SqlType::Numeric { .. } => (Value::Null, Value::Int4(10), Value::Null),
-                _ => (Value::Null, Value::Null, Value::Null),
-            };
-            let datetime = match c.sql_type {
-                SqlType::Date => Value::Int4(0),
-                SqlType::Timestamp | SqlType::Timestamptz | SqlType::Time | SqlType::Interval => {
-                    Value::Int4(6)
-                }
-                _ => Value::Null,
-            };
             let default = match (&c.default_sql, c.identity) {
                 (Some(sql), None) => text(super::deparse_default(sql, c.sql_type)),
                 _ => Value::Null,
             };
-            rows.push(vec![
-                text(catalog.database_name()),
-                text(catalog.schema_of(table.id)),
-                text(table.name.clone()),
-                text(c.name.clone()),
-                Value::Int4(i as i32 + 1),
-                default,
-                yes_no(c.nullable),
-                text(data_type),
-                length,
-                octets,
-                precision,
-                radix,
-                scale,
-                datetime,
-                Value::Null,
-                text(catalog.database_name()),
-                text("pg_catalog"),
-                text(udt),
-                yes_no(c.identity.is_some()),
-                match c.identity {
-                    Some(Identity::Always) => text("ALWAYS"),
-                    Some(Identity::ByDefault) => text("BY DEFAULT"),
-                    None => Value::Null,
+            rows.push(column_row(
+                catalog,
+                ColumnOf {
+                    schema: catalog.schema_of(table.id),
+                    relation: &table.name,
+                    position: i + 1,
+                    name: &c.name,
+                    sql_type: c.sql_type,
+                    nullable: c.nullable,
+                    identity: c.identity,
+                    updatable: true,
                 },
-                text("NEVER"),
-                Value::Null,
-                yes_no(true),
-            ]);
+                default,
+            ));
         }
     }
+    // A view's columns have the types its query produced (nullable, not
+    // updatable: we have no updatable views).
     for view in catalog.views() {
-        for (i, name) in view.columns.iter().enumerate() {
-            let mut row = vec![
-                text(catalog.database_name()),
-                text(catalog.schema_of(view.id)),
-                text(view.name.clone()),
-                text(name.clone()),
-                Value::Int4(i as i32 + 1),
+        let types = catalog.view_column_types(view);
+        for (i, (name, sql_type)) in view.columns.iter().zip(types).enumerate() {
+            rows.push(column_row(
+                catalog,
+                ColumnOf {
+                    schema: catalog.schema_of(view.id),
+                    relation: &view.name,
+                    position: i + 1,
+                    name,
+                    sql_type,
+                    nullable: true,
+                    identity: None,
+                    updatable: false,
+                },
                 Value::Null,
-                yes_no(true),
-                text("text"),
-            ];
-            row.extend(std::iter::repeat_n(Value::Null, 7));
-            row.extend([
-                text(catalog.database_name()),
-                text("pg_catalog"),
-                text("text"),
-                yes_no(false),
-                Value::Null,
-                text("NEVER"),
-                Value::Null,
-                yes_no(false),
-            ]);
-            rows.push(row);
+            ));
         }
     }
     Relation { columns, rows }
+}
+
+/// One column of a table or view, as `information_schema.columns` shows it.
+struct ColumnOf<'a> {
+    schema: &'a str,
+    relation: &'a str,
+    position: usize,
+    name: &'a str,
+    sql_type: SqlType,
+    nullable: bool,
+    identity: Option<Identity>,
+    updatable: bool,
+}
+
+fn column_row(catalog: &Catalog, c: ColumnOf, default: Value) -> Vec<Value> {
+    let (data_type, udt) = type_names(c.sql_type);
+    let (length, octets) = match c.sql_type {
+        SqlType::Varchar(Some(n)) | SqlType::Char(n) => {
+            (Value::Int4(n as i32), Value::Int4(n as i32 * 4))
+        }
+        SqlType::Varchar(None) | SqlType::Text => (Value::Null, Value::Int4(1_073_741_824)),
+        _ => (Value::Null, Value::Null),
+    };
+    let (precision, radix, scale) = match c.sql_type {
+        SqlType::Int2 => (Value::Int4(16), Value::Int4(2), Value::Int4(0)),
+        SqlType::Int4 => (Value::Int4(32), Value::Int4(2), Value::Int4(0)),
+        SqlType::Int8 => (Value::Int4(64), Value::Int4(2), Value::Int4(0)),
+        SqlType::Float4 => (Value::Int4(24), Value::Int4(2), Value::Null),
+        SqlType::Float8 => (Value::Int4(53), Value::Int4(2), Value::Null),
+        SqlType::Numeric {
+            precision: Some(p),
+            scale,
+        } => (
+            Value::Int4(p as i32),
+            Value::Int4(10),
+            Value::Int4(scale as i32),
+        ),
+        SqlType::Numeric { .. } => (Value::Null, Value::Int4(10), Value::Null),
+        _ => (Value::Null, Value::Null, Value::Null),
+    };
+    let datetime = match c.sql_type {
+        SqlType::Date => Value::Int4(0),
+        SqlType::Timestamp | SqlType::Timestamptz | SqlType::Time | SqlType::Interval => {
+            Value::Int4(6)
+        }
+        _ => Value::Null,
+    };
+    vec![
+        text(catalog.database_name()),
+        text(c.schema),
+        text(c.relation),
+        text(c.name),
+        Value::Int4(c.position as i32),
+        default,
+        yes_no(c.nullable),
+        text(data_type),
+        length,
+        octets,
+        precision,
+        radix,
+        scale,
+        datetime,
+        Value::Null,
+        text(catalog.database_name()),
+        text("pg_catalog"),
+        text(udt),
+        yes_no(c.identity.is_some()),
+        match c.identity {
+            Some(Identity::Always) => text("ALWAYS"),
+            Some(Identity::ByDefault) => text("BY DEFAULT"),
+            None => Value::Null,
+        },
+        text("NEVER"),
+        Value::Null,
+        yes_no(c.updatable),
+    ]
 }
 
 fn views(catalog: &Catalog) -> Relation {

@@ -579,8 +579,9 @@ fn pg_attribute(catalog: &Catalog) -> Relation {
                 }
             }
             Object::View(v) => {
-                for (i, name) in v.columns.iter().enumerate() {
-                    rows.push(row(r.oid, i + 1, name, SqlType::Text, false, false, ""));
+                let types = catalog.view_column_types(v);
+                for (i, (name, t)) in v.columns.iter().zip(types).enumerate() {
+                    rows.push(row(r.oid, i + 1, name, t, false, false, ""));
                 }
             }
             Object::Sequence(s) => {

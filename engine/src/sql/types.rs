@@ -210,6 +210,18 @@ pub fn arrow_field(name: &str, sql_type: SqlType, nullable: bool) -> Field {
     Field::new(name, arrow_type(sql_type), nullable).with_metadata(metadata)
 }
 
+/// The column type a result field has for clients: its PostgreSQL
+/// identity in metadata when it carries one (a table's column), else the
+/// type closest to its Arrow type; `text` for what no column can be.
+pub fn sql_type_of_field(field: &Field) -> SqlType {
+    let typmod = field
+        .metadata()
+        .get(META_TYPMOD)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(-1);
+    SqlType::from_oid(super::params::oid_for_field(field), typmod).unwrap_or(SqlType::Text)
+}
+
 /// The Arrow fields of a table's columns.
 pub fn table_fields(table: &TableDef) -> Vec<Field> {
     table

@@ -24,7 +24,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
-use kimberlite_catalog::{Catalog, CatalogChange, ViewDef};
+use kimberlite_catalog::{Catalog, CatalogChange, SqlType, ViewDef};
 
 use super::ddl::{catalog_change, current_catalog};
 use super::{ident_name, Outcome, Session};
@@ -65,6 +65,14 @@ pub(super) async fn create_view(
     let plan = session.plan(statement.clone()).await;
     session.clear_scope();
     let plan = plan?;
+    // The types clients see for the view's columns (pg_attribute,
+    // information_schema.columns, psql's \d).
+    let types: Vec<SqlType> = plan
+        .schema()
+        .fields()
+        .iter()
+        .map(|field| super::types::sql_type_of_field(field))
+        .collect();
     let mut columns: Vec<String> = match names {
         Some(names) => names,
         None => plan
@@ -123,6 +131,7 @@ pub(super) async fn create_view(
             depends_on: depends_on.into_iter().collect(),
         }),
     )?;
+    catalog_change(session, CatalogChange::SetViewColumnTypes { id, types })?;
     Ok(tag("CREATE VIEW"))
 }
 
@@ -331,8 +340,11 @@ pub(super) fn follow_table_rename(
         rewritten.push(def);
     }
     for def in rewritten {
-        catalog_change(session, CatalogChange::DropView { id: def.id })?;
+        let types = catalog.view_column_types(&def);
+        let id = def.id;
+        catalog_change(session, CatalogChange::DropView { id })?;
         catalog_change(session, CatalogChange::CreateView(def))?;
+        catalog_change(session, CatalogChange::SetViewColumnTypes { id, types })?;
     }
     Ok(())
 }

@@ -28,3 +28,12 @@ CREATE TABLE s2.t (a int PRIMARY KEY, ref int REFERENCES pp (id));
 \d s2.t
 \d s2.t_pkey
 \d nope
+-- A view's columns have the types its query produces.
+CREATE VIEW cc_summary AS
+    SELECT id, name, amount, at, flag, c * 2 AS doubled, count(*) OVER () AS total,
+           upper(u) AS shout
+    FROM cc;
+\d cc_summary
+SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale,
+       is_nullable, is_updatable
+FROM information_schema.columns WHERE table_name = 'cc_summary' ORDER BY ordinal_position;
