@@ -40,6 +40,8 @@ pub struct Activity {
     pub state: &'static str,
     /// The running (or, when idle, the last) statement.
     pub query: String,
+    /// The client's address and port (`None` until the server says).
+    pub client: Option<std::net::SocketAddr>,
 }
 
 /// Every open session's activity, by session id.

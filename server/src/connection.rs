@@ -186,6 +186,10 @@ async fn negotiate(socket: &mut TcpStream, tls: bool) -> io::Result<Negotiated> 
     }
 }
 
+/// The address the client connected to (`inet_server_addr()`), kept with
+/// the connection for the session the login opens.
+pub struct ServerAddress(pub std::net::SocketAddr);
+
 /// Serves one client until it leaves, breaks the protocol, or a FATAL error.
 pub async fn serve<H: PgWireServerHandlers>(
     mut socket: TcpStream,
@@ -195,6 +199,7 @@ pub async fn serve<H: PgWireServerHandlers>(
     required: TlsRequired,
 ) -> io::Result<()> {
     let address = socket.peer_addr()?;
+    let local = socket.local_addr()?;
     let negotiated =
         match tokio::time::timeout(STARTUP_TIMEOUT, negotiate(&mut socket, tls.is_some())).await {
             Ok(Ok(negotiated)) => negotiated,
@@ -204,7 +209,7 @@ pub async fn serve<H: PgWireServerHandlers>(
     match (negotiated, tls) {
         (Negotiated::Plain(prefix), _) => {
             let stream = Guarded::with_prefix(socket, &prefix, message_bytes_max);
-            run(stream, address, false, refuse_plaintext, handlers).await
+            run(stream, address, local, false, refuse_plaintext, handlers).await
         }
         (Negotiated::Tls | Negotiated::DirectTls, None) => Ok(()),
         (negotiated, Some(tls)) => {
@@ -219,7 +224,7 @@ pub async fn serve<H: PgWireServerHandlers>(
                 return Ok(());
             }
             let stream = Guarded::new(stream, message_bytes_max);
-            run(stream, address, true, false, handlers).await
+            run(stream, address, local, true, false, handlers).await
         }
     }
 }
@@ -228,6 +233,7 @@ pub async fn serve<H: PgWireServerHandlers>(
 async fn run<S, H>(
     stream: Guarded<S>,
     address: std::net::SocketAddr,
+    local: std::net::SocketAddr,
     secure: bool,
     refuse_plaintext: bool,
     handlers: Arc<H>,
@@ -238,6 +244,7 @@ where
 {
     let client = DefaultClient::new(address, secure);
     let mut socket = Framed::new(stream, PgWireMessageServerCodec::new(client));
+    socket.session_extensions().insert(ServerAddress(local));
     // Encryption was settled by `negotiate`: the startup packet is next.
     socket.set_state(PgWireConnectionState::AwaitingStartup);
     let startup = handlers.startup_handler();

@@ -202,12 +202,18 @@ fn session_of<C: ClientInfo>(
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    // Read before `get_or_insert_with`, which holds the extensions' lock.
+    let server = client
+        .session_extensions()
+        .get::<crate::connection::ServerAddress>()
+        .map(|a| a.0);
     let handle = client.session_extensions().get_or_insert_with(|| {
         let mut session = Session::new(engine.clone(), &user, &database);
         session.settings = login_settings(engine, &user, &startup);
         let (pid, secret) = client.pid_and_secret_key();
         cancels.register(pid, &secret, &session.cancel_signal());
         session.set_backend_pid(pid);
+        session.set_addresses(client.socket_addr(), server);
         Mutex::new(session)
     });
     handle

@@ -192,6 +192,48 @@ async fn pg_stat_activity_lists_every_session_and_its_state() {
     assert!(rows
         .iter()
         .all(|r| r.get::<_, String>(5) == "kimberlite" && r.get::<_, bool>(6)));
+    // Each session's client end and what it waits for; the connection's
+    // ends as the session itself sees them.
+    let ends = watcher
+        .query(
+            "SELECT application_name, client_addr, client_port, wait_event_type, wait_event \
+             FROM pg_stat_activity ORDER BY application_name",
+            &[],
+        )
+        .await
+        .unwrap();
+    let waits: Vec<(String, Option<String>, Option<String>)> = ends
+        .iter()
+        .map(|r| (r.get(0), r.get(3), r.get(4)))
+        .collect();
+    let client_read = || (Some("Client".to_string()), Some("ClientRead".to_string()));
+    assert_eq!(
+        waits,
+        [
+            ("busy".into(), client_read().0, client_read().1),
+            ("elsewhere".into(), client_read().0, client_read().1),
+            ("watcher".into(), None, None),
+        ]
+    );
+    assert!(ends
+        .iter()
+        .all(|r| r.get::<_, String>(1) == "127.0.0.1" && r.get::<_, i32>(2) > 0));
+    let own = watcher
+        .query_one(
+            "SELECT inet_server_addr(), inet_server_port(), inet_client_addr(), \
+                    inet_client_port() = (SELECT client_port FROM pg_stat_activity \
+                                          WHERE pid = pg_backend_pid())",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(own.get::<_, String>(0), "127.0.0.1");
+    assert_eq!(own.get::<_, i32>(1), server.port as i32);
+    assert_eq!(own.get::<_, String>(2), "127.0.0.1");
+    assert!(
+        own.get::<_, bool>(3),
+        "inet_client_port() is the session's own port"
+    );
     // An error aborts the transaction; a closed session is gone.
     assert!(busy.execute("SELECT 1/0", &[]).await.is_err());
     drop(elsewhere);

@@ -413,6 +413,7 @@ impl Session {
                 state_change_us: now,
                 state: "idle",
                 query: String::new(),
+                client: None,
             },
         );
         Session {
@@ -452,6 +453,21 @@ impl Session {
             .activity
             .update(self.session_id, |a| a.pid = pid);
         self.system_view.lock().backend_pid = pid;
+    }
+
+    /// The connection's two ends, for `pg_stat_activity.client_addr` and
+    /// `inet_server_addr()`/`inet_client_addr()` and their ports.
+    pub fn set_addresses(
+        &mut self,
+        client: std::net::SocketAddr,
+        server: Option<std::net::SocketAddr>,
+    ) {
+        self.engine
+            .activity
+            .update(self.session_id, |a| a.client = Some(client));
+        let mut view = self.system_view.lock();
+        view.client = Some(client);
+        view.server = server;
     }
 
     /// Applies the `set_config` calls of the statements run since the last

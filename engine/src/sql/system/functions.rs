@@ -545,8 +545,19 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
         function(view, "pg_is_in_recovery", DataType::Boolean, move |_, _| {
             ScalarValue::Boolean(Some(false))
         }),
-        function(view, "inet_server_addr", text.clone(), move |_, _| {
-            utf8(None)
+        // The connection's ends (NULL when not over TCP, as PostgreSQL's
+        // over a Unix socket); text, as we have no inet type.
+        function(view, "inet_server_addr", text.clone(), move |v, _| {
+            utf8(v.server.map(|a| a.ip().to_string()))
+        }),
+        function(view, "inet_server_port", DataType::Int32, move |v, _| {
+            ScalarValue::Int32(v.server.map(|a| a.port() as i32))
+        }),
+        function(view, "inet_client_addr", text.clone(), move |v, _| {
+            utf8(v.client.map(|a| a.ip().to_string()))
+        }),
+        function(view, "inet_client_port", DataType::Int32, move |v, _| {
+            ScalarValue::Int32(v.client.map(|a| a.port() as i32))
         }),
         function(view, "pg_size_pretty", text.clone(), move |_, args| {
             utf8(args.first().and_then(int_arg).map(size_pretty))

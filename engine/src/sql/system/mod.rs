@@ -57,6 +57,9 @@ pub struct SystemView {
     pub pending: Arc<Mutex<Vec<(String, String, bool)>>>,
     /// Every open session when the statement was planned.
     pub activity: Arc<Vec<crate::activity::Activity>>,
+    /// The connection's client and server ends.
+    pub client: Option<std::net::SocketAddr>,
+    pub server: Option<std::net::SocketAddr>,
 }
 
 pub type SystemSlot = Arc<Mutex<SystemView>>;
@@ -169,6 +172,14 @@ fn pg_stat_activity(scope: &ReadScope) -> system::Relation {
         .activity
         .iter()
         .map(|a| {
+            let waiting = a.state != "active";
+            let wait = |what: &str| {
+                if waiting {
+                    Value::Text(what.into())
+                } else {
+                    Value::Null
+                }
+            };
             vec![
                 Value::Oid(oid::database(a.database)),
                 Value::Text(a.database_name.clone()),
@@ -176,14 +187,19 @@ fn pg_stat_activity(scope: &ReadScope) -> system::Relation {
                 Value::Oid(oid::role(&a.user)),
                 Value::Text(a.user.clone()),
                 Value::Text(a.application_name.clone()),
-                Value::Null,
-                Value::Null,
+                a.client
+                    .map(|c| Value::Text(c.ip().to_string()))
+                    .unwrap_or(Value::Null),
+                a.client
+                    .map(|c| Value::Int4(c.port() as i32))
+                    .unwrap_or(Value::Null),
                 Value::Timestamptz(a.backend_start_us),
                 time(a.xact_start_us),
                 time(a.query_start_us),
                 Value::Timestamptz(a.state_change_us),
-                Value::Null,
-                Value::Null,
+                // A session between statements waits for its client.
+                wait("Client"),
+                wait("ClientRead"),
                 Value::Text(a.state.into()),
                 Value::Text(a.query.clone()),
                 Value::Text("client backend".into()),
