@@ -183,7 +183,7 @@ async fn random_power_cuts_keep_every_acknowledged_transaction_whole() {
             }
             let rows = if (seed + batch) % 2 == 0 { 600 } else { 3 };
             let sql = format!(
-                "INSERT INTO w SELECT CAST(value AS int) + {}, repeat('x', 2000) FROM generate_series(1, {rows})",
+                "INSERT INTO w SELECT CAST(value AS int) + {}, repeat('x', 2000) FROM generate_series(1, {rows}) AS value",
                 batch * 1000
             );
             if run(&mut session, &sql).await.is_ok() {

@@ -41,7 +41,7 @@ async fn a_primary_key_equality_is_a_point_lookup() {
         .unwrap();
     run(
         &mut session,
-        "INSERT INTO t SELECT CAST(value AS int), 'x' FROM generate_series(1, 1000)",
+        "INSERT INTO t SELECT CAST(value AS int), 'x' FROM generate_series(1, 1000) AS value",
     )
     .await
     .unwrap();
@@ -84,7 +84,7 @@ async fn a_transaction_larger_than_a_frame_spans_frames_and_replays_whole() {
         .await
         .unwrap();
         // ~3 MiB in one transaction: two parts and a commit record.
-        run(&mut session, "INSERT INTO big SELECT CAST(value AS int), repeat('k', 3000) FROM generate_series(1, 1000)")
+        run(&mut session, "INSERT INTO big SELECT CAST(value AS int), repeat('k', 3000) FROM generate_series(1, 1000) AS value")
             .await
             .unwrap();
         engine.shutdown();
@@ -109,7 +109,7 @@ async fn a_transaction_over_the_size_limit_is_54000_and_leaves_nothing() {
         .unwrap();
     let error = run(
         &mut session,
-        "INSERT INTO t SELECT CAST(value AS int), repeat('z', 100) FROM generate_series(1, 500)",
+        "INSERT INTO t SELECT CAST(value AS int), repeat('z', 100) FROM generate_series(1, 500) AS value",
     )
     .await
     .unwrap_err();
@@ -168,7 +168,7 @@ async fn a_full_scan_streams_in_bounded_batches() {
     .unwrap();
     run(
         &mut session,
-        "INSERT INTO wide SELECT CAST(value AS int), 'v' FROM generate_series(1, 20000)",
+        "INSERT INTO wide SELECT CAST(value AS int), 'v' FROM generate_series(1, 20000) AS value",
     )
     .await
     .unwrap();
@@ -208,7 +208,7 @@ async fn a_transaction_is_bounded_as_it_grows_not_only_at_commit() {
     let insert = |from: u32| {
         format!(
             "INSERT INTO t SELECT CAST(value AS int), repeat('z', 100) \
-             FROM generate_series({from}, {})",
+             FROM generate_series({from}, {}) AS value",
             from + 29
         )
     };
@@ -228,7 +228,7 @@ async fn a_transaction_is_bounded_as_it_grows_not_only_at_commit() {
     // instead of being collected.
     let error = run(
         &mut session,
-        "INSERT INTO t SELECT CAST(value AS int), 'x' FROM generate_series(1, 1000000000)",
+        "INSERT INTO t SELECT CAST(value AS int), 'x' FROM generate_series(1, 1000000000) AS value",
     )
     .await
     .unwrap_err();

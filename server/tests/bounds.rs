@@ -77,7 +77,8 @@ async fn a_ten_million_row_select_stays_within_a_fixed_buffer_however_slowly_it_
     while reader.next().0 != b'Z' {}
     let baseline = rss_bytes(pid);
 
-    let sql = format!("SELECT value, value * 2 AS twice FROM generate_series(1, {ROWS})\0");
+    let sql =
+        format!("SELECT value, value * 2 AS twice FROM generate_series(1, {ROWS}) AS value\0");
     writer
         .write_all(&raw::message(b'Q', sql.as_bytes()))
         .unwrap();
@@ -158,7 +159,7 @@ async fn per_statement_counters_show_rows_scanned_returned_and_batch_bytes() {
     client
         .batch_execute(
             "CREATE TABLE big (id int PRIMARY KEY, v text); \
-             INSERT INTO big SELECT CAST(value AS int), 'row' FROM generate_series(1, 50000)",
+             INSERT INTO big SELECT CAST(value AS int), 'row' FROM generate_series(1, 50000) AS value",
         )
         .await
         .unwrap();

@@ -56,7 +56,7 @@ async fn statement_timeout_cancels_with_57014_and_the_session_carries_on() {
         .batch_execute("SET statement_timeout = '50ms'")
         .await
         .unwrap();
-    let slow = "SELECT sum(value) FROM generate_series(1, 2000000000)";
+    let slow = "SELECT sum(value) FROM generate_series(1, 2000000000) AS value";
     assert_eq!(sqlstate(client.query(slow, &[]).await), "57014");
     assert_eq!(sqlstate(client.batch_execute(slow).await), "57014");
     // Inside a transaction the timeout aborts the block, as in PostgreSQL.
@@ -103,7 +103,7 @@ async fn a_statement_over_its_memory_bound_gets_53200_and_the_session_carries_on
     // A hash aggregate over a million distinct, unordered keys needs far
     // more than 4 MB.
     let greedy = "SELECT (value * 7919) % 1000003 AS k, count(*) \
-                  FROM generate_series(1, 1000000) GROUP BY k";
+                  FROM generate_series(1, 1000000) AS value GROUP BY k";
     let Err(error) = client.query(greedy, &[]).await else {
         panic!("the aggregate ran within 4 MB");
     };
@@ -125,7 +125,7 @@ async fn a_statement_over_its_memory_bound_gets_53200_and_the_session_carries_on
         .unwrap();
     let n: i64 = client
         .query_one(
-            "SELECT count(*) FROM (SELECT value FROM generate_series(1, 1000) GROUP BY value)",
+            "SELECT count(*) FROM (SELECT value FROM generate_series(1, 1000) AS value GROUP BY value)",
             &[],
         )
         .await

@@ -380,7 +380,9 @@ async fn integer_literals_are_int4_unless_they_need_int8() {
         .await
         .unwrap();
     client
-        .batch_execute("INSERT INTO nums SELECT value, value % 3 FROM generate_series(1, 30)")
+        .batch_execute(
+            "INSERT INTO nums SELECT value, value % 3 FROM generate_series(1, 30) AS value",
+        )
         .await
         .unwrap();
     let rows = text_rows(

@@ -562,7 +562,7 @@ async fn named_statements_and_portals_with_row_limits_work() {
     let server = TestServer::dev(dir.path());
     let mut client = server.connect().await;
     client
-        .batch_execute("CREATE TABLE p (id int PRIMARY KEY); INSERT INTO p SELECT CAST(value AS int) FROM generate_series(1, 25)")
+        .batch_execute("CREATE TABLE p (id int PRIMARY KEY); INSERT INTO p SELECT CAST(value AS int) FROM generate_series(1, 25) AS value")
         .await
         .unwrap();
     let statement = client

@@ -5,6 +5,9 @@
 //! and psql users write constantly). DataFusion names the column `value`.
 //! Before planning, such an alias without a column list gets one: `g(g)`.
 //!
+//! Without an alias the column is named after the function
+//! (`generate_series`, `unnest`), as in PostgreSQL.
+//!
 //! A scalar function in FROM is, in PostgreSQL, a table of one row whose
 //! one column is named like the alias (Grafana's `FROM
 //! string_to_array(current_setting('search_path'), ',') s` reads `s[i]`):
@@ -13,7 +16,7 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Statement, TableAliasColumnDef, TableFactor, VisitMut, VisitorMut,
+    Ident, Statement, TableAlias, TableAliasColumnDef, TableFactor, VisitMut, VisitorMut,
 };
 
 /// Set-returning functions with one output column.
@@ -45,6 +48,16 @@ fn scalar_as_table(function: &str, args: &str, alias: &str) -> Option<TableFacto
     select.from.into_iter().next().map(|t| t.relation)
 }
 
+/// `AS name`, as PostgreSQL names a function in FROM without an alias.
+fn bare_alias(name: &str) -> TableAlias {
+    TableAlias {
+        explicit: true,
+        name: Ident::new(name),
+        columns: Vec::new(),
+        at: None,
+    }
+}
+
 /// Gives each single-column table function's bare alias its column name.
 pub fn name_single_columns(statement: &mut Statement) {
     let _ = statement.visit(&mut ColumnNamer);
@@ -70,6 +83,34 @@ impl VisitorMut for ColumnNamer {
             if in_catalog {
                 name.0.remove(0);
             }
+        }
+        // `FROM unnest(a)` / `FROM generate_series(…)`: one column, named
+        // after the function, or after a bare alias (`unnest(a) u` → `u`).
+        match factor {
+            TableFactor::UNNEST {
+                alias,
+                array_exprs,
+                with_offset: false,
+                with_ordinality: false,
+                ..
+            } if array_exprs.len() == 1 => {
+                let alias = alias.get_or_insert_with(|| bare_alias("unnest"));
+                if alias.columns.is_empty() {
+                    alias
+                        .columns
+                        .push(TableAliasColumnDef::from_name(alias.name.value.clone()));
+                }
+                return ControlFlow::Continue(());
+            }
+            TableFactor::Table {
+                name,
+                args: Some(_),
+                alias: alias @ None,
+                ..
+            } if name.to_string().eq_ignore_ascii_case("generate_series") => {
+                *alias = Some(bare_alias("generate_series"));
+            }
+            _ => {}
         }
         let (name, alias) = match factor {
             TableFactor::Table {

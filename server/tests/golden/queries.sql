@@ -11,3 +11,11 @@ select count(*) from generate_series(1, 10) as s where s % 2 = 0;
 
 -- A column and its casts: PostgreSQL names each after the column.
 select a, a::text, a::bigint, (a)::text from (values (1), (2)) as v (a) order by 1;
+
+-- Set-returning functions in FROM name their column after the function,
+-- or after a bare alias.
+SELECT * FROM generate_series(1, 2);
+SELECT * FROM unnest(ARRAY[1, 2]);
+SELECT * FROM unnest(ARRAY['a', 'b']) u;
+SELECT g FROM generate_series(1, 2) g;
+SELECT x.* FROM generate_series(1, 2) AS x(n);

@@ -61,7 +61,7 @@ test('pg-cursor reads 5000 rows in batches of 700', async () => {
   const client = new Client({ connectionString: dsn });
   await client.connect();
   await client.query('CREATE TABLE nc (id int PRIMARY KEY)');
-  await client.query('INSERT INTO nc SELECT value::int FROM generate_series(1, 5000)');
+  await client.query('INSERT INTO nc SELECT value::int FROM generate_series(1, 5000) AS value');
   const cursor = client.query(new Cursor('SELECT id FROM nc WHERE id > $1 ORDER BY id', [0]));
   const sizes = [];
   const seen = [];

@@ -107,7 +107,7 @@ def test_bank_transfers_under_repeatable_read_keep_the_total(server):
     with connect(server, autocommit=True) as setup:
         setup.execute("CREATE TABLE bank (id int PRIMARY KEY, bal int NOT NULL)")
         setup.execute(
-            "INSERT INTO bank SELECT value, 1000 FROM generate_series(1, %s)" % accounts
+            "INSERT INTO bank SELECT value, 1000 FROM generate_series(1, %s) AS value" % accounts
         )
     retries = []
 
@@ -254,8 +254,8 @@ def test_tpcb_like_workload_at_scale_1_has_no_failed_transactions(server):
         setup.execute("CREATE TABLE pgbench_accounts (aid int PRIMARY KEY, bid int, abalance int NOT NULL)")
         setup.execute("CREATE TABLE pgbench_history (tid int, bid int, aid int, delta int, mtime timestamp)")
         setup.execute("INSERT INTO pgbench_branches VALUES (1, 0)")
-        setup.execute("INSERT INTO pgbench_tellers SELECT value, 1, 0 FROM generate_series(1, %d)" % tellers)
-        setup.execute("INSERT INTO pgbench_accounts SELECT value, 1, 0 FROM generate_series(1, %d)" % accounts)
+        setup.execute("INSERT INTO pgbench_tellers SELECT value, 1, 0 FROM generate_series(1, %d) AS value" % tellers)
+        setup.execute("INSERT INTO pgbench_accounts SELECT value, 1, 0 FROM generate_series(1, %d) AS value" % accounts)
     failures = []
 
     def client(seed):
