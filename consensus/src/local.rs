@@ -120,9 +120,7 @@ impl<S: LogStorage> Journal for LogJournal<S> {
         // The log is the engine's, already recovered and applied: the
         // replica keeps none of it, only a base to chain new entries from.
         let base = (last > 0).then(|| {
-            let hash = self.storage.head_hash();
-            let mut prefix = [0u8; 16];
-            prefix.copy_from_slice(&hash[..16]);
+            let checksum = crate::vsr::message::checksum_of_hash(&self.storage.head_hash());
             Entry {
                 header: Header {
                     op: last,
@@ -135,7 +133,7 @@ impl<S: LogStorage> Journal for LogJournal<S> {
                     kind: 0,
                     body_checksum: 0,
                 },
-                checksum: u128::from_le_bytes(prefix),
+                checksum,
                 body: Arc::from(&[][..]),
             }
         });

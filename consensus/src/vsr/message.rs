@@ -26,9 +26,14 @@ pub type Checksum = u128;
 
 /// The checksum of some bytes.
 pub fn checksum(bytes: &[u8]) -> Checksum {
-    let hash = blake3::hash(bytes);
+    checksum_of_hash(blake3::hash(bytes).as_bytes())
+}
+
+/// The checksum a 256-bit hash stands for: its first 128 bits (the engine's
+/// frame hash becomes the base entry's checksum this way).
+pub fn checksum_of_hash(hash: &[u8; 32]) -> Checksum {
     let mut prefix = [0u8; 16];
-    prefix.copy_from_slice(&hash.as_bytes()[..16]);
+    prefix.copy_from_slice(&hash[..16]);
     Checksum::from_le_bytes(prefix)
 }
 

@@ -351,6 +351,28 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
     pub fn is_primary(&self) -> bool {
         self.config.primary(self.view) == self.index
     }
+
+    /// The replica a message came from; a message from a client where a
+    /// replica's is expected is counted as misaddressed.
+    pub(super) fn sending_replica(&mut self, from: Address) -> Option<ReplicaIndex> {
+        match from {
+            Address::Replica(index) => Some(index),
+            Address::Client(_) => {
+                self.stats.misaddressed += 1;
+                None
+            }
+        }
+    }
+
+    /// Whether this replica is the primary of `view` and it is the current,
+    /// normal view; a message about any other is counted as stale.
+    pub(super) fn leads_normal_view(&mut self, view: View) -> bool {
+        let leads = view == self.view && self.status == Status::Normal && self.is_primary();
+        if !leads {
+            self.stats.stale += 1;
+        }
+        leads
+    }
     pub fn stats(&self) -> &ReplicaStats {
         &self.stats
     }
@@ -565,11 +587,11 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
         checksum: Checksum,
         out: &mut Outbox,
     ) {
-        let Address::Replica(from) = from else {
-            return self.stats.misaddressed += 1;
+        let Some(from) = self.sending_replica(from) else {
+            return;
         };
-        if view != self.view || self.status != Status::Normal || !self.is_primary() {
-            return self.stats.stale += 1;
+        if !self.leads_normal_view(view) {
+            return;
         }
         if self.checksum_at(op) != Some(checksum) {
             return self.stats.forks += 1;
@@ -633,11 +655,11 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
     }
 
     fn on_request_prepare(&mut self, from: Address, view: View, op: Op, out: &mut Outbox) {
-        let Address::Replica(from) = from else {
-            return self.stats.misaddressed += 1;
+        let Some(from) = self.sending_replica(from) else {
+            return;
         };
-        if view != self.view || self.status != Status::Normal || !self.is_primary() {
-            return self.stats.stale += 1;
+        if !self.leads_normal_view(view) {
+            return;
         }
         if op == 0 || op > self.last_op() {
             return;

@@ -61,8 +61,8 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
     }
 
     pub(super) fn on_start_view_change(&mut self, from: Address, view: View, out: &mut Outbox) {
-        let Address::Replica(from) = from else {
-            return self.stats.misaddressed += 1;
+        let Some(from) = self.sending_replica(from) else {
+            return;
         };
         if self.join_view_change(view, out) {
             self.svc_from.insert(from);
@@ -124,8 +124,8 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
         log: Suffix,
         out: &mut Outbox,
     ) {
-        let Address::Replica(from) = from else {
-            return self.stats.misaddressed += 1;
+        let Some(from) = self.sending_replica(from) else {
+            return;
         };
         if self.config.primary(view) != self.index {
             return self.stats.misaddressed += 1;
@@ -189,11 +189,11 @@ impl<J: Journal, M: StateMachine, V: Variant> Replica<J, M, V> {
     }
 
     pub(super) fn on_request_start_view(&mut self, from: Address, view: View, out: &mut Outbox) {
-        let Address::Replica(from) = from else {
-            return self.stats.misaddressed += 1;
+        let Some(from) = self.sending_replica(from) else {
+            return;
         };
-        if view != self.view || self.status != Status::Normal || !self.is_primary() {
-            return self.stats.stale += 1;
+        if !self.leads_normal_view(view) {
+            return;
         }
         self.send(
             from,
