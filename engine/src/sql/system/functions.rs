@@ -413,28 +413,6 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
                 )
             },
         ),
-        function(
-            view,
-            "pg_get_function_arguments",
-            text.clone(),
-            move |_, args| {
-                utf8(
-                    first_oid(args)
-                        .and_then(|o| Some(procs::function_arguments(system::function_by_oid(o)?))),
-                )
-            },
-        ),
-        function(
-            view,
-            "pg_get_function_identity_arguments",
-            text.clone(),
-            move |_, args| {
-                utf8(
-                    first_oid(args)
-                        .and_then(|o| Some(procs::function_arguments(system::function_by_oid(o)?))),
-                )
-            },
-        ),
         // Every function is a built-in of pg_catalog, always on the path;
         // an OID that names none is NULL, as in PostgreSQL.
         function(
@@ -649,6 +627,17 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
         ctx.register_udf(udf);
     }
     ctx.register_udf(procs::pg_typeof());
+    // Without argument names or defaults, a built-in's arguments and its
+    // identity arguments print alike.
+    for name in [
+        "pg_get_function_arguments",
+        "pg_get_function_identity_arguments",
+    ] {
+        ctx.register_udf(function(view, name, DataType::Utf8, move |_, args| {
+            let arguments = |o| Some(procs::function_arguments(system::function_by_oid(o)?));
+            utf8(first_oid(args).and_then(arguments))
+        }));
+    }
     // No privileges exist yet: every role may do everything.
     for name in PRIVILEGE_FUNCTIONS {
         ctx.register_udf(function(view, name, DataType::Boolean, |_, _| {
