@@ -265,3 +265,50 @@ async fn pg_stat_activity_lists_every_session_and_its_state() {
         ]
     );
 }
+
+/// tokio-postgres looks up an OID it does not know with this statement
+/// (its `TYPEINFO_QUERY`, prepared with `$1` an `oid`). Every type we serve
+/// is built into it, so it never asks us on its own; here it is asked for
+/// each of them, and the answers must be `pg_type`'s.
+#[tokio::test]
+async fn tokio_postgres_type_lookup_answers_for_every_type() {
+    const TYPEINFO_QUERY: &str = "\
+SELECT t.typname, t.typtype, t.typelem, r.rngsubtype, t.typbasetype, n.nspname, t.typrelid
+FROM pg_catalog.pg_type t
+LEFT OUTER JOIN pg_catalog.pg_range r ON r.rngtypid = t.oid
+INNER JOIN pg_catalog.pg_namespace n ON t.typnamespace = n.oid
+WHERE t.oid = $1
+";
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::dev(dir.path());
+    let client = server.connect().await;
+    let lookup = client.prepare(TYPEINFO_QUERY).await.unwrap();
+    assert_eq!(lookup.params(), &[tokio_postgres::types::Type::OID]);
+    let types = client
+        .query(
+            "SELECT oid, typname::text, typelem FROM pg_catalog.pg_type WHERE typtype = 'b'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(types.len() > 40, "every base type and its array");
+    for row in &types {
+        let (oid, name, element): (u32, String, u32) = (row.get(0), row.get(1), row.get(2));
+        let found = client.query(&lookup, &[&oid]).await.unwrap();
+        assert_eq!(found.len(), 1, "{name}");
+        let info = &found[0];
+        assert_eq!(info.get::<_, String>(0), name);
+        assert_eq!(info.get::<_, i8>(1), b'b' as i8, "{name} is a base type");
+        assert_eq!(info.get::<_, u32>(2), element, "{name}");
+        assert_eq!(info.get::<_, Option<u32>>(3), None, "{name} is no range");
+        assert_eq!(info.get::<_, u32>(4), 0, "{name} is no domain");
+        assert_eq!(info.get::<_, String>(5), "pg_catalog");
+        assert_eq!(info.get::<_, u32>(6), 0, "{name} is no composite");
+    }
+    // An OID that names no type: no row (tokio-postgres reports it).
+    assert!(client
+        .query(&lookup, &[&4_000_000u32])
+        .await
+        .unwrap()
+        .is_empty());
+}
