@@ -26,3 +26,5 @@ SELECT pg_typeof(a) AS a, pg_typeof(b) AS b, pg_typeof(c) AS c, pg_typeof(d) AS 
 SELECT pg_typeof(1) AS int, pg_typeof(now()) AS now, pg_typeof('x'::text) AS text,
        pg_typeof(ARRAY[1, 2]) AS array, pg_typeof(NULL) AS null, pg_typeof(count(*)) AS count
 FROM typed;
+SELECT pg_typeof('a') AS quoted, pg_typeof(1.5) AS decimal, pg_typeof(3000000000) AS big,
+       pg_typeof(7) AS small, pg_typeof(1e3) AS exponent;

@@ -91,6 +91,33 @@ fn quoted_char(name: &ObjectName) -> bool {
         .is_some_and(|i| i.quote_style.is_some() && i.value == "char")
 }
 
+/// The type PostgreSQL gives the literal argument of `pg_typeof(literal)`.
+fn literal_type(expr: &SqlExpr) -> Option<&'static str> {
+    let SqlExpr::Function(f) = expr else {
+        return None;
+    };
+    if !f.name.to_string().eq_ignore_ascii_case("pg_typeof") {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(value)))] = list.args.as_slice()
+    else {
+        return None;
+    };
+    match &value.value {
+        SqlValue::SingleQuotedString(_) => Some("unknown"),
+        SqlValue::Number(n, _) if n.contains(['.', 'e', 'E']) => Some("numeric"),
+        SqlValue::Number(n, _) => Some(match n.parse::<i64>() {
+            Ok(v) if i32::try_from(v).is_ok() => "integer",
+            Ok(_) => "bigint",
+            Err(_) => "numeric",
+        }),
+        _ => None,
+    }
+}
+
 fn string_literal(expr: &SqlExpr) -> Option<&str> {
     match expr {
         SqlExpr::Value(ValueWithSpan {
@@ -826,6 +853,13 @@ pub fn rewrite(statement: &mut Statement, view: &SystemView) -> EngineResult<()>
                 *expr = SqlExpr::Value(SqlValue::Null.into());
                 return ControlFlow::Continue(());
             }
+        }
+        // `pg_typeof('a')`, `pg_typeof(1.5)`: PostgreSQL types a bare
+        // literal by its spelling (`unknown`, `numeric`), which the plan
+        // no longer shows.
+        if let Some(name) = literal_type(expr) {
+            *expr = SqlExpr::Value(SqlValue::SingleQuotedString(name.into()).into());
+            return ControlFlow::Continue(());
         }
         if let SqlExpr::Cast {
             kind: CastKind::DoubleColon | CastKind::Cast,
