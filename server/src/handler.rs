@@ -125,10 +125,7 @@ fn point_at_relation(info: &mut ErrorInfo, query: &str) {
                 "select", "with", "insert", "update", "delete", "explain", "table",
             ];
             if parsed.contains(&first) {
-                // Inside a literal (`'t'::regclass`): at its opening quote.
-                let quoted = lower[..start].ends_with('\'') && lower[end..].starts_with('\'');
-                let at = if quoted { start - 1 } else { start };
-                info.position = Some((query[..at].chars().count() + 1).to_string());
+                info.position = Some((query[..start].chars().count() + 1).to_string());
             }
             return;
         }

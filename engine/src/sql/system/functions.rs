@@ -425,22 +425,6 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
                 )
             },
         ),
-        function(view, REGPROC_TEXT, text.clone(), move |_, args| match args
-            .first()
-            .and_then(text_arg)
-        {
-            Some(name) => utf8(Some(name)),
-            None => utf8(first_oid(args).map(procs::regproc_text)),
-        }),
-        function(
-            view,
-            REGPROCEDURE_TEXT,
-            text.clone(),
-            move |_, args| match args.first().and_then(text_arg) {
-                Some(name) => utf8(Some(name)),
-                None => utf8(first_oid(args).map(procs::regprocedure_text)),
-            },
-        ),
         function(
             view,
             "pg_get_statisticsobjdef_columns",
@@ -627,6 +611,23 @@ pub fn register_functions(ctx: &SessionContext, view: &SystemSlot) {
         ctx.register_udf(udf);
     }
     ctx.register_udf(procs::pg_typeof());
+    // `x::regproc` / `x::regprocedure` of a value: text passes through, an
+    // OID prints as the function's name or signature.
+    let procedure_names: [(&str, ProcPrinter); 2] = [
+        (REGPROC_TEXT, procs::regproc_text),
+        (REGPROCEDURE_TEXT, procs::regprocedure_text),
+    ];
+    for (name, print) in procedure_names {
+        ctx.register_udf(function(
+            view,
+            name,
+            DataType::Utf8,
+            move |_, args| match args.first().and_then(text_arg) {
+                Some(name) => utf8(Some(name)),
+                None => utf8(first_oid(args).map(print)),
+            },
+        ));
+    }
     // Without argument names or defaults, a built-in's arguments and its
     // identity arguments print alike.
     for name in [
@@ -705,6 +706,9 @@ pub(super) fn regclass_oid_arg(expr: &SqlExpr) -> Option<SqlExpr> {
     }
 }
 pub(super) const REGTYPE_TEXT: &str = "kimberlite_regtype_text";
+/// How an OID prints as a `regproc` or `regprocedure`.
+type ProcPrinter = fn(u32) -> String;
+
 pub(super) const REGPROC_TEXT: &str = "kimberlite_regproc_text";
 pub(super) const REGPROCEDURE_TEXT: &str = "kimberlite_regprocedure_text";
 pub(super) const REGNAMESPACE_TEXT: &str = "kimberlite_regnamespace_text";
